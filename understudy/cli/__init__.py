@@ -30,10 +30,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from understudy.cli import record, tape
+    from understudy.cli import demo, record, tape
 
     cli.add_command(record.record)
     cli.add_command(tape.tape)
+    cli.add_command(demo.demo)
 
 
 _register()

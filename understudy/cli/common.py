@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
@@ -21,7 +21,6 @@ __all__ = [
 
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class UnderstudyGroup(click.Group):
@@ -36,7 +35,7 @@ class UnderstudyGroup(click.Group):
             raise click.ClickException(str(exc)) from exc
 
 
-def json_option(f: F) -> F:
+def json_option[F: Callable[..., Any]](f: F) -> F:
     """``--json``: print machine-readable output instead of tables."""
     return click.option(
         "--json", "as_json", is_flag=True, help="Print JSON for machines instead of tables."
