@@ -33,14 +33,16 @@ def info(path: Path, as_json: bool) -> None:
       understudy tape info prod.tape --json
     """
     t = open_tape(path)
-    data = {
+    rows = {kind: t.count(kind) for kind in t.parts}
+    parts = {kind: len(paths) for kind, paths in t.parts.items()}
+    data: dict[str, object] = {
         "path": str(path),
         "schema_version": t.meta.get("schema_version"),
         "recorder_version": t.meta.get("recorder_version"),
         "started": t.meta.get("started"),
         "ended": t.meta.get("ended"),
-        "rows": {kind: t.count(kind) for kind in t.parts},
-        "parts": {kind: len(paths) for kind, paths in t.parts.items()},
+        "rows": rows,
+        "parts": parts,
         "skipped": [{"path": str(s.path), "reason": s.reason} for s in t.skipped],
         "partial": t.partial,
     }
@@ -50,7 +52,7 @@ def info(path: Path, as_json: bool) -> None:
     print_table(
         f"tape {path}",
         ["kind", "rows", "parts"],
-        [(k, data["rows"][k], data["parts"][k]) for k in t.parts],
+        [(k, rows[k], parts[k]) for k in t.parts],
     )
     click.echo(f"schema v{data['schema_version']}  {data['started']} .. {data['ended']}")
     for s in t.skipped:
