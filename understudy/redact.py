@@ -21,6 +21,7 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote_plus
@@ -110,6 +111,7 @@ _JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"
 _AUTH_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)\s+(\S.*)$")
 
 
+@lru_cache(maxsize=4096)
 def _normalize_name(name: str) -> str:
     return _CAMEL.sub("_", name).lower().replace("-", "_").strip()
 
@@ -120,10 +122,16 @@ def is_secret_name(name: str, extra: Iterable[str] = ()) -> bool:
     >>> is_secret_name("password_hash"), is_secret_name("accessToken"), is_secret_name("max_tokens")
     (True, True, False)
     """
-    norm = _normalize_name(name)
-    if norm in DEFAULT_JSON_KEYS or norm in {_normalize_name(e) for e in extra}:
+    if _is_default_secret(name):
         return True
-    if any(p in norm for p in _SECRET_PHRASES):
+    norm = _normalize_name(name)
+    return any(norm == _normalize_name(e) for e in extra)
+
+
+@lru_cache(maxsize=4096)
+def _is_default_secret(name: str) -> bool:
+    norm = _normalize_name(name)
+    if norm in DEFAULT_JSON_KEYS or any(p in norm for p in _SECRET_PHRASES):
         return True
     return any(part in _SECRET_WORDS for part in norm.split("_"))
 
@@ -282,7 +290,7 @@ class Redactor:
         """Pseudonymise the values of secret keys in a query string, keeping order and the rest.
 
         >>> r = Redactor(RedactionPolicy(), Pseudonymizer(b"k" * 32))
-        >>> r.redact_query("page=2&api_key=s3cret").startswith("page=2&api_key=redacted:")
+        >>> r.redact_query("page=2&api_key=s3cret").startswith("page=2&api_key=redacted%3A")
         True
         """
         if not query:
@@ -324,7 +332,11 @@ class Redactor:
         if isinstance(node, list):
             items = [self._redact_json(v) for v in node]
             return [v for v, _ in items], any(c for _, c in items)
-        if isinstance(node, str) and self.policy.redact_jwts and _JWT.search(node.encode()):
+        if (
+            isinstance(node, str)
+            and self.policy.redact_jwts
+            and _JWT.search(node.encode("utf-8", "surrogatepass"))
+        ):
             return self.redact_text(node), True
         return node, False
 
@@ -345,7 +357,11 @@ class Redactor:
             else:
                 red, changed = self._redact_json(doc)
                 if changed:
-                    return json.dumps(red, separators=(",", ":"), ensure_ascii=False).encode()
+                    dumped = json.dumps(red, separators=(",", ":"), ensure_ascii=False)
+                    try:
+                        return dumped.encode()
+                    except UnicodeEncodeError:  # lone surrogates ("\\ud800"): keep them escaped
+                        return json.dumps(red, separators=(",", ":")).encode()
                 return body
         if "x-www-form-urlencoded" in ctype:
             try:

@@ -22,7 +22,6 @@ __all__ = [
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-
 class UnderstudyGroup(click.Group):
     """A group whose commands turn our errors into one actionable line, never a traceback."""
 

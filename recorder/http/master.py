@@ -1,0 +1,163 @@
+# mitmproxy is not fully annotated:
+# mypy: disallow-untyped-calls=False
+"""Build and run the mitmproxy master that carries the HTTP recorder.
+
+The master is mitmdump's minus its console output, replay and rewriting addons (see
+:data:`LEFT_OUT`): proxy server, TLS interception with the CA in ``--confdir``, HTTP/2,
+WebSocket, proxy and upstream authentication, plus :class:`Recorder`.
+Like mitmdump, ``CONFDIR/config.yaml`` is read first, so any mitmproxy option (e.g.
+``ssl_verify_upstream_trusted_ca``, ``stream_large_bodies``) can be set there; the recorder's
+own settings (mode, listen address, confdir) always win.
+
+mitmproxy logs a failed ``bind`` instead of raising, so :func:`start_http` checks after
+start-up that every server is running and turns a failure into :class:`ConfigError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from mitmproxy import addons, exceptions, options, optmanager
+from mitmproxy.addons.proxyserver import Proxyserver
+from mitmproxy.master import Master
+
+from recorder.config import RecorderConfig
+from recorder.http.addon import Recorder
+from recorder.http.rows import CaptureSettings
+from recorder.sink import TapeSink
+from understudy.errors import ConfigError
+
+__all__ = ["HttpRecorder", "build_master", "start_http"]
+
+#: How long mitmproxy may take to bring its servers up.
+STARTUP_TIMEOUT = 30.0
+
+#: mitmproxy's default addons that a recorder leaves out: UI helpers, replay, DNS mode, and
+#: traffic rewriting (a tape shows what production sent, not a rewrite of it). Every addon in
+#: the chain costs a dispatch on every hook of every flow, so fewer is also faster.
+LEFT_OUT: Final = frozenset(
+    {
+        "AntiCache", "AntiComp", "Browser", "ClientPlayback", "CommandHistory", "Comment",
+        "Cut", "DnsResolver", "Export", "MapLocal", "MapRemote", "ModifyBody", "ModifyHeaders",
+        "Save", "SaveHar", "ServerPlayback", "StickyAuth", "StickyCookie",
+        "StripDnsHttpsRecords",
+    }
+)  # fmt: skip
+
+logger = logging.getLogger(__name__)
+
+
+def recorder_addons() -> list[object]:
+    """mitmproxy's default addons minus :data:`LEFT_OUT` (proxy, TLS, HTTP/2, auth...)."""
+    return [a for a in addons.default_addons() if type(a).__name__ not in LEFT_OUT]
+
+
+class _StartupProbe:
+    """An addon that notes when mitmproxy reaches ``running`` (servers set up)."""
+
+    name = "understudy_startup"
+
+    def __init__(self) -> None:
+        self.started = asyncio.Event()
+
+    def running(self) -> None:
+        self.started.set()
+
+
+class _ErrorLog(logging.Handler):
+    """Collect mitmproxy's ERROR records while it starts (bind failures are only logged)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def confdir_of(config: RecorderConfig) -> Path:
+    return (config.confdir or Path(options.CONF_DIR)).expanduser()
+
+
+def build_master(config: RecorderConfig, recorder: Recorder) -> tuple[Master, _StartupProbe]:
+    """A mitmproxy master for ``config`` with ``recorder`` loaded. Needs a running loop."""
+    assert config.http_listen is not None
+    host, port = config.http_listen
+    confdir = confdir_of(config)
+    try:
+        confdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create --confdir {confdir}: {exc.strerror}") from exc
+    own = {"confdir": str(confdir), "mode": [config.mode], "listen_host": host, "listen_port": port}
+    try:
+        opts = options.Options(**own)
+        optmanager.load_paths(opts, confdir / "config.yaml", confdir / "config.yml")
+        opts.update(**own)
+        opts.update_defer(termlog_verbosity="error" if config.quiet else "warn")
+        master = Master(opts, with_termlog=True)
+        probe = _StartupProbe()
+        master.addons.add(*recorder_addons())
+        master.addons.add(recorder, probe)
+    except exceptions.OptionsError as exc:
+        raise ConfigError(f"mitmproxy refused its options: {exc}") from exc
+    if opts.deferred:
+        unused = ", ".join(sorted(opts.deferred))
+        logger.warning(
+            f"understudy: ignoring mitmproxy options the recorder does not use: {unused}"
+        )
+    return master, probe
+
+
+@dataclass
+class HttpRecorder:
+    """A running mitmproxy master with the recorder addon."""
+
+    master: Master
+    recorder: Recorder
+    task: asyncio.Task[None]
+    bound: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def ca_cert(self) -> Path:
+        return Path(self.master.options.confdir).expanduser() / "mitmproxy-ca-cert.pem"
+
+    async def stop(self) -> None:
+        """Stop accepting, let mitmproxy run its ``done`` hooks, and wait for it."""
+        if not self.task.done():
+            self.master.shutdown()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+async def start_http(config: RecorderConfig, sink: TapeSink) -> HttpRecorder:
+    """Start mitmproxy with the recorder; return once it listens, or raise ConfigError."""
+    assert config.http_listen is not None
+    recorder = Recorder(sink, CaptureSettings(max_body=config.max_body))
+    errors = _ErrorLog()
+    root = logging.getLogger()
+    root.addHandler(errors)
+    try:
+        master, probe = build_master(config, recorder)
+        task = asyncio.create_task(master.run(), name="mitmproxy")
+        waiter = asyncio.create_task(probe.started.wait())
+        await asyncio.wait({task, waiter}, timeout=STARTUP_TIMEOUT, return_when="FIRST_COMPLETED")
+        waiter.cancel()
+        http = HttpRecorder(master, recorder, task)
+        ps = master.addons.get("proxyserver")
+        assert isinstance(ps, Proxyserver)
+        up = not task.done() and probe.started.is_set() and len(ps.servers) > 0
+        if up and all(s.is_running for s in ps.servers):
+            # (reverse:https:// listens on UDP too, for HTTP/3: same address twice)
+            http.bound = list(dict.fromkeys((str(a[0]), int(a[1])) for a in ps.listen_addrs()))
+            return http
+        await http.stop()
+        host, port = config.http_listen
+        why = "; ".join(errors.messages) or "it did not start its servers"
+        raise ConfigError(f"--http {host}:{port}: mitmproxy could not listen: {why}")
+    finally:
+        root.removeHandler(errors)
