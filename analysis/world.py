@@ -89,10 +89,20 @@ def _with_match_params(statements: pl.LazyFrame) -> pl.LazyFrame:
     """Add ``match_params``: bound values then the statement's literal values, the key the
     replayer matches calls by (``replayer.pg.index.call_key`` computes the same live)."""
     from understudy.sqlfp import fingerprint_with_params
+    from understudy.sqlfp.lexer import split
+    from understudy.sqlfp.shapes import Fingerprinter
+
+    fast = Fingerprinter()  # the replayer's verified per-shape path: sqlglot once per shape
+
+    def literals_of(text: str) -> list[str | None]:
+        pieces = split(text)
+        if len(pieces) == 1:
+            return list(fast.analyze(pieces[0])[1])
+        return [str(v) for v in fingerprint_with_params(text)[1]]
 
     texts = statements.select(pl.col("sql").fill_null("")).unique().collect()["sql"].to_list()
     literals = pl.DataFrame(
-        {"sql": texts, "_literals": [list(fingerprint_with_params(t)[1]) for t in texts]},
+        {"sql": texts, "_literals": [literals_of(t) for t in texts]},
         schema={"sql": pl.String, "_literals": pl.List(pl.String)},
     )
     return (
