@@ -80,6 +80,9 @@ def _source(
         "end": end.isoformat() if end else None,
         "skipped": skipped,
         "partial": bool(skipped),
+        # the recorder's policy (names only), so the replayer redacts candidates' requests
+        # the same way and redacted fields and identities still match
+        "redaction": next((t.meta["redaction"] for t in tapes if t.meta.get("redaction")), {}),
         "built_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "understudy_version": __version__,
     }

@@ -30,10 +30,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from understudy.cli import analyze, demo, record, tape
+    from understudy.cli import analyze, demo, record, replay, tape
 
     cli.add_command(record.record)
     cli.add_command(analyze.analyze)
+    cli.add_command(replay.replay)
     cli.add_command(tape.tape)
     cli.add_command(demo.demo)
 
