@@ -120,6 +120,7 @@ async def record(
     if config.pg_listen is not None:
         check_port_free(config.pg_listen, "--pg")
     loop = asyncio.get_running_loop()
+    loop.set_exception_handler(_ignore_cancelled)
     stop = asyncio.Event()
     fatal: list[TapeWriteError] = []
 
@@ -186,6 +187,17 @@ async def record(
     if fatal:
         raise fatal[0]
     return summary
+
+
+def _ignore_cancelled(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """Drop the reports of client handlers cancelled at shutdown; report everything else.
+
+    On Python 3.12, asyncio's stream callback calls ``task.exception()`` on a handler task
+    that shutdown cancelled, and the resulting CancelledError is logged with a traceback.
+    """
+    if isinstance(context.get("exception"), asyncio.CancelledError):
+        return
+    loop.default_exception_handler(context)
 
 
 def run(config: RecorderConfig, *, out: TextIO = sys.stderr) -> dict[str, Any]:
