@@ -93,21 +93,6 @@ def test_tape_is_a_file(record, tmp_path) -> None:
     assert_one_line(res, "exists and is not a directory")
 
 
-def _pg_relay_available() -> bool:
-    try:
-        from recorder.pg import start_pg_relay  # noqa: F401
-    except Exception:  # absent or still being written
-        return False
-    return True
-
-
-@pytest.mark.skipif(_pg_relay_available(), reason="this build has the PostgreSQL relay")
-def test_pg_not_available_in_this_build(record, tmp_path) -> None:
-    res = record("--tape", "t", "--no-http",
-                 "--pg", f"127.0.0.1:{free_port()}", "--pg-upstream", "127.0.0.1:5432")  # fmt: skip
-    assert_one_line(res, "PostgreSQL recording is not available in this build")
-
-
 def test_mitmproxy_bind_failure_is_detected(tmp_path, monkeypatch, mitm_confdir) -> None:
     """mitmproxy logs a failed bind instead of raising: start_http must notice."""
     monkeypatch.setenv("UNDERSTUDY_KEY", "5e" * 32)

@@ -102,9 +102,3 @@ def test_sql_only_world_starts_no_http_listener(run, tmp_path) -> None:
     one_line(run("--world", str(w)), "nothing to serve", "no HTTP traffic")
 
 
-@pytest.mark.skipif(_pg_starter() is not None, reason="this build has the PostgreSQL replayer")
-def test_explicit_pg_without_the_pg_replayer_is_said(world_dir, start_replayer) -> None:
-    rep = start_replayer(world_dir, "--mode", "reverse:https://api.example.test",
-                         "--pg", f"127.0.0.1:{free_port()}")  # fmt: skip
-    assert "PostgreSQL replay is not available in this build" in rep.stderr
-    rep.stop()
