@@ -13,6 +13,7 @@ from understudy.errors import ConfigError, UnderstudyError
 
 __all__ = [
     "CONTEXT_SETTINGS",
+    "BadInput",
     "UnderstudyGroup",
     "echo_json",
     "json_option",
@@ -22,6 +23,12 @@ __all__ = [
 CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+class BadInput(click.ClickException):
+    """Bad options, input or environment, found before anything listens: one line, exit 2."""
+
+    exit_code = 2
+
+
 class UnderstudyGroup(click.Group):
     """A group whose commands turn our errors into one actionable line, never a traceback."""
 
@@ -29,7 +36,7 @@ class UnderstudyGroup(click.Group):
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
-            raise click.UsageError(str(exc), ctx) from exc
+            raise BadInput(str(exc)) from exc
         except UnderstudyError as exc:
             raise click.ClickException(str(exc)) from exc
 

@@ -6,17 +6,11 @@ from pathlib import Path
 
 import click
 
-from understudy.cli.common import CONTEXT_SETTINGS
+from understudy.cli.common import CONTEXT_SETTINGS, BadInput
 from understudy.errors import ConfigError, TapeWriteError, UnderstudyError
 from understudy.sizes import parse_duration, parse_hostport, parse_size
 
 __all__ = ["record"]
-
-
-class BadInput(click.ClickException):
-    """Bad options or environment, found before anything listens: one line, exit status 2."""
-
-    exit_code = 2
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)

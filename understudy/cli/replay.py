@@ -6,17 +6,11 @@ from pathlib import Path
 
 import click
 
-from understudy.cli.common import CONTEXT_SETTINGS, print_table
+from understudy.cli.common import CONTEXT_SETTINGS, BadInput, print_table
 from understudy.errors import ConfigError, TapeWriteError, UnderstudyError, WorldError
 from understudy.sizes import parse_duration, parse_hostport, parse_size
 
 __all__ = ["replay"]
-
-
-class BadInput(click.ClickException):
-    """Bad options, world or environment, found before anything listens: exit status 2."""
-
-    exit_code = 2
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
