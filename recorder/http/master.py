@@ -31,6 +31,7 @@ from recorder.http.addon import Recorder
 from recorder.http.rows import CaptureSettings
 from recorder.sink import TapeSink
 from understudy.errors import ConfigError
+from understudy.mitm import ErrorLog, StartupProbe, confdir_or_default
 
 __all__ = ["HttpRecorder", "build_master", "start_http"]
 
@@ -57,34 +58,11 @@ def recorder_addons() -> list[object]:
     return [a for a in addons.default_addons() if type(a).__name__ not in LEFT_OUT]
 
 
-class _StartupProbe:
-    """An addon that notes when mitmproxy reaches ``running`` (servers set up)."""
-
-    name = "understudy_startup"
-
-    def __init__(self) -> None:
-        self.started = asyncio.Event()
-
-    def running(self) -> None:
-        self.started.set()
-
-
-class _ErrorLog(logging.Handler):
-    """Collect mitmproxy's ERROR records while it starts (bind failures are only logged)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
 def confdir_of(config: RecorderConfig) -> Path:
-    return (config.confdir or Path(options.CONF_DIR)).expanduser()
+    return confdir_or_default(config.confdir)
 
 
-def build_master(config: RecorderConfig, recorder: Recorder) -> tuple[Master, _StartupProbe]:
+def build_master(config: RecorderConfig, recorder: Recorder) -> tuple[Master, StartupProbe]:
     """A mitmproxy master for ``config`` with ``recorder`` loaded. Needs a running loop."""
     assert config.http_listen is not None
     host, port = config.http_listen
@@ -100,7 +78,7 @@ def build_master(config: RecorderConfig, recorder: Recorder) -> tuple[Master, _S
         opts.update(**own)
         opts.update_defer(termlog_verbosity="error" if config.quiet else "warn")
         master = Master(opts, with_termlog=True)
-        probe = _StartupProbe()
+        probe = StartupProbe()
         master.addons.add(*recorder_addons())
         master.addons.add(recorder, probe)
     except exceptions.OptionsError as exc:
@@ -138,7 +116,7 @@ async def start_http(config: RecorderConfig, sink: TapeSink) -> HttpRecorder:
     """Start mitmproxy with the recorder; return once it listens, or raise ConfigError."""
     assert config.http_listen is not None
     recorder = Recorder(sink, CaptureSettings(max_body=config.max_body))
-    errors = _ErrorLog()
+    errors = ErrorLog()
     root = logging.getLogger()
     root.addHandler(errors)
     try:

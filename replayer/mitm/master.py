@@ -25,34 +25,11 @@ from mitmproxy.master import Master
 
 from replayer.mitm.addon import ReplayAddon
 from understudy.errors import ConfigError
+from understudy.mitm import ErrorLog, StartupProbe, confdir_or_default
 
 __all__ = ["ProxyReplayer", "confdir_or_default", "start_proxy"]
 
 STARTUP_TIMEOUT = 30.0
-
-
-class _StartupProbe:
-    name = "understudy_startup"
-
-    def __init__(self) -> None:
-        self.started = asyncio.Event()
-
-    def running(self) -> None:
-        self.started.set()
-
-
-class _ErrorLog(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-def confdir_or_default(confdir: Path | None) -> Path:
-    """``--confdir``, else mitmproxy's default (``~/.mitmproxy``)."""
-    return (confdir or Path(options.CONF_DIR)).expanduser()
 
 
 @dataclass
@@ -76,7 +53,7 @@ class ProxyReplayer:
 
 def _build(
     addon: ReplayAddon, listen: tuple[str, int], confdir: Path, max_body: int, quiet: bool
-) -> tuple[Master, _StartupProbe]:
+) -> tuple[Master, StartupProbe]:
     try:
         confdir.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
@@ -90,7 +67,7 @@ def _build(
     try:
         opts = options.Options()
         master = Master(opts, with_termlog=True)
-        probe = _StartupProbe()
+        probe = StartupProbe()
         master.addons.add(*addons.default_addons())
         master.addons.add(addon, probe)
         optmanager.load_paths(opts, confdir / "config.yaml", confdir / "config.yml")
@@ -110,7 +87,7 @@ async def start_proxy(
     quiet: bool = False,
 ) -> ProxyReplayer:
     """Start mitmproxy with ``addon``; return once it listens, or raise ConfigError."""
-    errors = _ErrorLog()
+    errors = ErrorLog()
     root = logging.getLogger()
     root.addHandler(errors)
     try:
