@@ -15,15 +15,12 @@ start-up that every server is running and turns a failure into :class:`ConfigErr
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from mitmproxy import addons, exceptions, options, optmanager
-from mitmproxy.addons.proxyserver import Proxyserver
 from mitmproxy.master import Master
 
 from recorder.config import RecorderConfig
@@ -31,12 +28,16 @@ from recorder.http.addon import Recorder
 from recorder.http.rows import CaptureSettings
 from recorder.sink import TapeSink
 from understudy.errors import ConfigError
-from understudy.mitm import ErrorLog, StartupProbe, confdir_or_default
+from understudy.mitm import (
+    STARTUP_TIMEOUT,
+    RunningMaster,
+    StartupProbe,
+    confdir_or_default,
+    prepare_confdir,
+    start_master,
+)
 
-__all__ = ["HttpRecorder", "build_master", "start_http"]
-
-#: How long mitmproxy may take to bring its servers up.
-STARTUP_TIMEOUT = 30.0
+__all__ = ["STARTUP_TIMEOUT", "HttpRecorder", "build_master", "start_http"]
 
 #: mitmproxy's default addons that a recorder leaves out: UI helpers, replay, DNS mode, and
 #: traffic rewriting (a tape shows what production sent, not a rewrite of it). Every addon in
@@ -66,11 +67,7 @@ def build_master(config: RecorderConfig, recorder: Recorder) -> tuple[Master, St
     """A mitmproxy master for ``config`` with ``recorder`` loaded. Needs a running loop."""
     assert config.http_listen is not None
     host, port = config.http_listen
-    confdir = confdir_of(config)
-    try:
-        confdir.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create --confdir {confdir}: {exc.strerror}") from exc
+    confdir = prepare_confdir(config.confdir)
     own = {"confdir": str(confdir), "mode": [config.mode], "listen_host": host, "listen_port": port}
     try:
         opts = options.Options(**own)
@@ -92,50 +89,15 @@ def build_master(config: RecorderConfig, recorder: Recorder) -> tuple[Master, St
 
 
 @dataclass
-class HttpRecorder:
+class HttpRecorder(RunningMaster):
     """A running mitmproxy master with the recorder addon."""
 
-    master: Master
-    recorder: Recorder
-    task: asyncio.Task[None]
-    bound: list[tuple[str, int]] = field(default_factory=list)
-
-    @property
-    def ca_cert(self) -> Path:
-        return Path(self.master.options.confdir).expanduser() / "mitmproxy-ca-cert.pem"
-
-    async def stop(self) -> None:
-        """Stop accepting, let mitmproxy run its ``done`` hooks, and wait for it."""
-        if not self.task.done():
-            self.master.shutdown()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+    recorder: Recorder = field(kw_only=True)
 
 
 async def start_http(config: RecorderConfig, sink: TapeSink) -> HttpRecorder:
     """Start mitmproxy with the recorder; return once it listens, or raise ConfigError."""
     assert config.http_listen is not None
     recorder = Recorder(sink, CaptureSettings(max_body=config.max_body))
-    errors = ErrorLog()
-    root = logging.getLogger()
-    root.addHandler(errors)
-    try:
-        master, probe = build_master(config, recorder)
-        task = asyncio.create_task(master.run(), name="mitmproxy")
-        waiter = asyncio.create_task(probe.started.wait())
-        await asyncio.wait({task, waiter}, timeout=STARTUP_TIMEOUT, return_when="FIRST_COMPLETED")
-        waiter.cancel()
-        http = HttpRecorder(master, recorder, task)
-        ps = master.addons.get("proxyserver")
-        assert isinstance(ps, Proxyserver)
-        up = not task.done() and probe.started.is_set() and len(ps.servers) > 0
-        if up and all(s.is_running for s in ps.servers):
-            # (reverse:https:// listens on UDP too, for HTTP/3: same address twice)
-            http.bound = list(dict.fromkeys((str(a[0]), int(a[1])) for a in ps.listen_addrs()))
-            return http
-        await http.stop()
-        host, port = config.http_listen
-        why = "; ".join(errors.messages) or "it did not start its servers"
-        raise ConfigError(f"--http {host}:{port}: mitmproxy could not listen: {why}")
-    finally:
-        root.removeHandler(errors)
+    running = await start_master(lambda: build_master(config, recorder), config.http_listen)
+    return HttpRecorder(running.master, running.task, running.bound, recorder=recorder)
