@@ -120,6 +120,38 @@ def _with_match_params(statements: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def _add_route_rates(routes: list[dict[str, Any]], http_df: pl.DataFrame) -> None:
+    """``per_identity_second`` on each route: requests one identity sent to it within one
+    clock second ({seconds, p50, p90, max}), the judge's baseline for excess calls."""
+    from analysis.judge.rates import per_second_stats, quantile_summary
+
+    lf = http_df.lazy().with_columns(pl.col("identity").fill_null(""))
+    stats = per_second_stats(lf, ["host", "method", "route"], "identity")
+    by_route = {
+        (r["host"], r["method"], r["route"]): quantile_summary(r, "seconds")
+        for r in stats.iter_rows(named=True)
+    }
+    for route in routes:
+        found = by_route.get((route.get("host"), route.get("method"), route.get("route")))
+        if found is not None:
+            route["per_identity_second"] = found
+
+
+def _with_per_unit(entries: list[dict[str, Any]], statements: pl.LazyFrame) -> list[dict[str, Any]]:
+    """``per_unit`` on each ``sql`` entry: calls per unit of work ({units, p50, p90, max};
+    units as the N+1 miner cuts them), the judge's baseline for excess calls."""
+    from analysis.sql import with_units
+    from analysis.sql.stats import per_unit_calls
+
+    table = per_unit_calls(with_units(statements))
+    per_unit = {u["fingerprint"]: u for u in table.iter_rows(named=True)}
+    for entry in entries:
+        found = per_unit.get(entry["fingerprint"])
+        if found is not None:
+            entry["per_unit"] = {k: found[k] for k in ("units", "p50", "p90", "max")}
+    return entries
+
+
 def build_world(tapes: Sequence[Tape], *, progress: Progress | None = None) -> BuiltWorld:
     """Mine ``tapes`` into a world document and its tables.
 
@@ -154,6 +186,7 @@ def build_world(tapes: Sequence[Tape], *, progress: Progress | None = None) -> B
         doc["unlimited"] = hw.unlimited
         doc["rate_limit_scopes"] = hw.scopes
         http_df = hw.exchanges.collect()
+        _add_route_rates(doc["routes"], http_df)
         step("building served HTTP responses")
         tables["http_exchanges"], tables["http_responses"] = http_tables(http_df.lazy())
     if sql_lf is not None:
@@ -161,7 +194,7 @@ def build_world(tapes: Sequence[Tape], *, progress: Progress | None = None) -> B
         from analysis.sql import mine_sql  # sqlglot is only loaded when there is SQL
 
         sw = mine_sql(sql_lf, None if http_df is None else http_df.lazy())
-        doc["sql"] = sw.sql
+        doc["sql"] = _with_per_unit(sw.sql, sw.statements)
         doc["n_plus_one"] = sw.n_plus_one
         doc["sql_links"] = sw.links
         sql_df = _with_match_params(sw.statements).collect()

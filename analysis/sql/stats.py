@@ -19,6 +19,7 @@ __all__ = [
     "HIST_LO_MS",
     "bin_edges",
     "latency_bin",
+    "per_unit_calls",
     "sql_stats",
 ]
 
@@ -68,6 +69,33 @@ def latency_bin(duration_ms: str | pl.Expr = "duration_ms") -> pl.Expr:
 
 def _r(x: float | None) -> float | None:
     return None if x is None else round(float(x), 4)
+
+
+def per_unit_calls(lf: pl.LazyFrame) -> pl.DataFrame:
+    """Calls of each fingerprint per unit of work, over the units where it ran.
+
+    ``lf`` needs ``fingerprint`` and ``unit`` (:func:`analysis.sql.with_units`). Returns
+    ``fingerprint``, ``units``, ``p50``, ``p90`` (nearest rank) and ``max``, sorted; the
+    world's ``sql[].per_unit`` and the judge's session side are both computed here.
+
+    >>> lf = pl.LazyFrame({"fingerprint": ["a"] * 4 + ["b"], "unit": ["u", "u", "u", "v", "u"]})
+    >>> per_unit_calls(lf).rows()
+    [('a', 2, 3.0, 3.0, 3), ('b', 1, 1.0, 1.0, 1)]
+    """
+    n = pl.col("_n")
+    return (
+        lf.group_by("fingerprint", "unit")
+        .agg(pl.len().alias("_n"))
+        .group_by("fingerprint")
+        .agg(
+            pl.len().cast(pl.Int64).alias("units"),
+            n.quantile(0.5, "nearest").cast(pl.Float64).alias("p50"),
+            n.quantile(0.9, "nearest").cast(pl.Float64).alias("p90"),
+            n.max().cast(pl.Int64).alias("max"),
+        )
+        .sort("fingerprint")
+        .collect()
+    )
 
 
 def sql_stats(lf: pl.LazyFrame) -> list[dict[str, Any]]:
