@@ -18,6 +18,7 @@ from recorder.http.decode import DEFAULT_CEILING, decode_body
 from understudy.redact import Redactor
 
 __all__ = [
+    "DECODED_BODIES",
     "DEFAULT_MAX_BODY",
     "CaptureSettings",
     "error_text",
@@ -28,6 +29,10 @@ __all__ = [
 ]
 
 DEFAULT_MAX_BODY: Final = 1024 * 1024
+#: Flow metadata key naming the messages (``"request"``, ``"response"``) whose bodies are
+#: already decoded from their Content-Encoding: flows built by the importers from HAR files
+#: and cassettes. Live capture never sets it.
+DECODED_BODIES: Final = "understudy.decoded_bodies"
 #: Bodies up to this size are decoded whole so that JSON and forms are redacted as documents.
 DEFAULT_REDACT_WINDOW: Final = 16 * 1024 * 1024
 
@@ -144,9 +149,12 @@ def _declared_size(msg: http.Message) -> int | None:
 
 
 def _body(
-    msg: http.Message | None, settings: CaptureSettings, redactor: Redactor
+    msg: http.Message | None, settings: CaptureSettings, redactor: Redactor, plain: bool = False
 ) -> tuple[bytes, int | None, bool, str | None, str | None]:
-    """(stored body, decoded size, truncated, content encoding, decoding error) of a message."""
+    """(stored body, decoded size, truncated, content encoding, decoding error) of a message.
+
+    ``plain``: the body is already decoded (the encoding is still reported, not applied).
+    """
     if msg is None:
         return b"", None, False, None, None
     encoding = msg.headers.get("content-encoding")
@@ -159,7 +167,9 @@ def _body(
         size = _declared_size(msg)  # streamed: the body went by without being kept
         return b"", size, size != 0, encoding, None
     max_body = settings.max_body
-    decoded = decode_body(raw, encoding, keep=settings.decode_keep, ceiling=settings.size_ceiling)
+    decoded = decode_body(
+        raw, None if plain else encoding, keep=settings.decode_keep, ceiling=settings.size_ceiling
+    )
     data = decoded.data
     ctype = msg.headers.get("content-type")
     if decoded.complete:  # the whole body (decoded, or raw if it did not decode)
@@ -194,8 +204,13 @@ def flow_to_row(
     req_headers, identity = redactor.redact_headers(raw_req_headers)
     resp_headers = redactor.redact_headers(_headers(resp.headers.fields))[0] if resp else None
     path, _, query = _text(req.data.path).partition("?")
-    req_body, req_size, req_trunc, req_enc, req_err = _body(req, settings, redactor)
-    resp_body, resp_size, resp_trunc, resp_enc, resp_err = _body(resp, settings, redactor)
+    plain = flow.metadata.get(DECODED_BODIES, ())
+    req_body, req_size, req_trunc, req_enc, req_err = _body(
+        req, settings, redactor, "request" in plain
+    )
+    resp_body, resp_size, resp_trunc, resp_enc, resp_err = _body(
+        resp, settings, redactor, "response" in plain
+    )
 
     ts_start = req.timestamp_start
     ts_end: float | None = None
