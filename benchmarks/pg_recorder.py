@@ -255,6 +255,7 @@ def machine() -> dict[str, Any]:
         "memory_gib": round(int(mem) / 1024 / 1024, 1),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }
 
 

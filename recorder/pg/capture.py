@@ -120,8 +120,8 @@ class Tracker(ServerAnswers):
         self.broken: str | None = None
         self._count = count or (lambda name, n: None)
         self._dec = Decoder(redactor)
-        self._client = Framer(max_frame=settings.max_frame)
-        self._server = Framer(max_frame=settings.max_frame)
+        self._client = Framer(max_frame=settings.max_frame, plain=True)
+        self._server = Framer(max_frame=settings.max_frame, plain=True)
         self._queue: deque[Req] = deque()
         self._run: QueryRun | None = None  # the simple Query at the head of the queue
         self._prepared: dict[str, Prepared] = {}

@@ -17,15 +17,14 @@ from __future__ import annotations
 
 from typing import Final
 
+from recorder.pg.lean import BoundValues, datarow_values, decode_bind
 from recorder.pg.rows import Columns, Portal, Prepared, Statement, safe_text
 from recorder.pg.sqlredact import SqlRedactor
 from recorder.pg.sqltext import find_traceparent, split_statements
 from understudy.errors import PgProtocolError
 from understudy.pgwire import (
     BackendCode,
-    Bind,
     CommandComplete,
-    DataRow,
     Describe,
     Execute,
     FrontendCode,
@@ -101,7 +100,7 @@ class Decoder:
         self._targets: dict[bytes, str] = {}  # Describe/Close payload -> name
         self._columns: dict[bytes, Columns] = {}
         self._tags: dict[bytes, tuple[str, int | None]] = {}
-        self._binds: dict[bytes, Bind] = {}
+        self._binds: dict[bytes, BoundValues] = {}
         self._values: dict[bytes, list[bytes | None]] = {}
 
     def clear(self) -> None:
@@ -123,13 +122,11 @@ class Decoder:
             _remember(self._parse, payload, hit)
         return hit
 
-    def bind(self, payload: bytes) -> Bind:
-        """A Bind (a frozen message: repeated parameter sets share one)."""
+    def bind(self, payload: bytes) -> BoundValues:
+        """A Bind (repeated parameter sets share one: do not modify it)."""
         msg = self._binds.get(payload)
         if msg is None:
-            decoded = decode_frontend(FrontendCode.BIND, payload)
-            assert isinstance(decoded, Bind)
-            msg = decoded
+            msg = decode_bind(payload)
             if len(payload) <= _SMALL:
                 _remember(self._binds, payload, msg)
         return msg
@@ -138,9 +135,7 @@ class Decoder:
         """A DataRow's values; the list is shared by equal small rows: do not modify it."""
         values = self._values.get(payload)
         if values is None:
-            msg = decode_backend(BackendCode.DATA_ROW, payload)
-            assert isinstance(msg, DataRow)
-            values = list(msg.values)
+            values = datarow_values(payload)
             if len(payload) <= _SMALL:
                 _remember(self._values, payload, values)
         return values

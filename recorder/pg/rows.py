@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+from recorder.pg.lean import BoundValues
 from recorder.pg.sqlredact import SqlRedactor
 from recorder.pg.sqltext import find_traceparent
 from understudy.errors import PgProtocolError
-from understudy.pgwire import Bind, ErrorResponse, RowDescription, binary_to_text
+from understudy.pgwire import ErrorResponse, RowDescription, binary_to_text
 
 __all__ = [
     "TX_STATUS",
@@ -163,7 +164,7 @@ class Portal:
 
     __slots__ = ("bind", "columns", "prepared")
 
-    def __init__(self, prepared: Prepared | None, bind: Bind) -> None:
+    def __init__(self, prepared: Prepared | None, bind: BoundValues) -> None:
         self.prepared = prepared
         self.bind = bind
         self.columns: Columns | None = None

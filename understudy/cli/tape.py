@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from understudy.cli.common import CONTEXT_SETTINGS, echo_json, json_option, print_table
-from understudy.tape import open_tape
 
 __all__ = ["tape"]
 
@@ -32,6 +31,8 @@ def info(path: Path, as_json: bool) -> None:
     Example:
       understudy tape info prod.tape --json
     """
+    from understudy.tape import open_tape  # polars and pyarrow: only when a tape is read
+
     t = open_tape(path)
     rows = {kind: t.count(kind) for kind in t.parts}
     parts = {kind: len(paths) for kind, paths in t.parts.items()}
