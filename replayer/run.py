@@ -157,8 +157,12 @@ async def replay(
     out: TextIO = sys.stderr,
     on_ready: Callable[[list[tuple[str, int]]], None] | None = None,
     stop: asyncio.Event | None = None,
+    on_serving: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Serve until SIGINT/SIGTERM (or ``stop`` is set); return the session report."""
+    """Serve until SIGINT/SIGTERM (or ``stop`` is set); return the session report.
+
+    ``on_serving`` gets ``{"http": [[host, port], ...], "pg": [host, port] | None, "seed"}``
+    once every server listens and SIGINT/SIGTERM stop the session (``--ready-file``)."""
     world = load_world(config.world)
     p = plan(config, world)
     if p.http and config.http_listen is not None:
@@ -218,6 +222,9 @@ async def replay(
             _banner(out, config, bound, pg_handle, model, seed)
         if on_ready is not None:
             on_ready(bound)
+        if on_serving is not None:
+            pg_bound = list(pg_handle.bound) if pg_handle is not None else None
+            on_serving({"http": [list(b) for b in bound], "pg": pg_bound, "seed": seed})
         stopping = asyncio.ensure_future(stop.wait())
         await asyncio.wait({stopping, *waits}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
@@ -321,7 +328,12 @@ def _banner(
               f"{len(model.routes.templates())} routes, seed {seed}; stop with Ctrl-C")  # fmt: skip
 
 
-def run(config: ReplayConfig, *, out: TextIO = sys.stderr) -> dict[str, Any]:
+def run(
+    config: ReplayConfig,
+    *,
+    out: TextIO = sys.stderr,
+    on_serving: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
     """Blocking form of :func:`replay`; reverse mode runs on uvloop when it is installed."""
     factory = None
     if not config.proxy_mode:
@@ -330,4 +342,4 @@ def run(config: ReplayConfig, *, out: TextIO = sys.stderr) -> dict[str, Any]:
 
             factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
-        return runner.run(replay(config, out=out))
+        return runner.run(replay(config, out=out, on_serving=on_serving))

@@ -30,13 +30,14 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from understudy.cli import analyze, demo, io, record, replay, tape
+    from understudy.cli import analyze, check, demo, io, record, replay, tape
 
     cli.add_command(record.record)
     cli.add_command(analyze.analyze)
     cli.add_command(replay.replay)
     cli.add_command(tape.tape)
     cli.add_command(demo.demo)
+    cli.add_command(check.check)
     cli.add_command(io.import_)
     cli.add_command(io.export)
 

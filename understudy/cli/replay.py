@@ -172,6 +172,7 @@ __all__ = ["replay"]
     help="Largest request body accepted (413 beyond).",
 )
 @click.option("--quiet", "-q", is_flag=True, help="Only print errors and the summary.")
+@click.option("--ready-file", type=click.Path(path_type=Path), hidden=True)  # understudy check
 def replay(
     world: Path,
     http: str | None,
@@ -200,6 +201,7 @@ def replay(
     header_timeout: str,
     max_body: str,
     quiet: bool,
+    ready_file: Path | None = None,
 ) -> None:
     """Serve a world to candidate code until Ctrl-C: recorded answers, latencies, limits.
 
@@ -249,7 +251,12 @@ def replay(
             max_body=parse_size(max_body),
             quiet=quiet,
         )
-        result = run(config)
+        on_serving = None
+        if ready_file is not None:
+            from understudy.harness.ready import ready_writer
+
+            on_serving = ready_writer(ready_file)
+        result = run(config, on_serving=on_serving)
     except TapeWriteError as exc:
         raise click.ClickException(f"replay stopped: {exc}") from None
     except (ConfigError, WorldError) as exc:
