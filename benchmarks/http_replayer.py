@@ -476,6 +476,18 @@ def main(argv: list[str] | None = None) -> int:
            for k, v in bc["rps"].items()},
         "d reverse, 50 ms delay, 50 clients": {"rps": d["rps"]},
     }  # fmt: skip
+    ours, theirs = "understudy replay (proxy)", "mitmdump --server-replay"
+    rss_theirs = a["rss_mib"][theirs]["median"]
+    cpu_b = {k: v["median"] for k, v in bc["cpu_us_per_req"].items()}
+    notes = [
+        f"load average at the end of the run: {', '.join(f'{x:.1f}' for x in os.getloadavg())}",
+        f"(a) RSS with 100 recorded exchanges: ours {a['rss_mib_with_100_exchanges'][ours]:.0f}"
+        f" MiB, mitmdump {a['rss_mib_with_100_exchanges'][theirs]:.0f} MiB; the 1/5 target is"
+        f" <= {rss_theirs / 5:.0f} MiB with {args.exchanges:,} (mitmproxy and pyarrow are loaded"
+        " either way)",
+        f"(b) CPU per request (median): reverse {cpu_b['b reverse, 100 exchanges']:.1f} us,"
+        f" hello world {cpu_b['b hello world']:.1f} us",
+    ]  # fmt: skip
     result = {
         "benchmark": "http_replayer",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -486,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
         "ratios": ratios,
         "targets": TARGETS,
         "details": {"a": a, "bc": bc, "d": d},
+        "notes": notes,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

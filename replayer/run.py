@@ -24,7 +24,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from replayer.config import ReplayConfig
@@ -163,7 +163,8 @@ async def replay(
 
     ``on_serving`` gets ``{"http": [[host, port], ...], "pg": [host, port] | None, "seed"}``
     once every server listens and SIGINT/SIGTERM stop the session (``--ready-file``)."""
-    world = load_world(config.world)
+    with _arrow_threads(1):
+        world = load_world(config.world)
     p = plan(config, world)
     if p.http and config.http_listen is not None:
         check_port_free(config.http_listen, "--http")
@@ -175,8 +176,9 @@ async def replay(
         identity_headers=config.identity_headers,
     )  # fmt: skip
     redactor = Redactor(policy, Pseudonymizer(load_key()))
-    model = WorldModel.from_world(world, default_class=config.default_class)
-    _release_indexed(world)
+    with _arrow_threads(1):
+        model = WorldModel.from_world(world, default_class=config.default_class)
+        _release_indexed(world)
     seed = config.seed if config.seed is not None else secrets.randbits(32)
     config = dataclasses.replace(config, seed=seed)  # every server draws from the same seed
     behaviour = Behaviour(model, redactor, BehaviourSettings(
@@ -254,6 +256,26 @@ async def replay(
     if tape_failed:
         raise TapeWriteError(f"the session tape can no longer be written: {tape_failed[0]}")
     return report
+
+
+@contextlib.contextmanager
+def _arrow_threads(n: int) -> Iterator[None]:
+    """Arrow's CPU and IO thread pools at ``n`` threads while the world is read and indexed.
+
+    Each pool thread keeps its own allocator heap, and what a heap keeps after the tables
+    are indexed stays resident: one thread leaves about 20 MiB less behind with 100k
+    exchanges (on 2 cores) for a few tenths of a second more start-up. The pools get their
+    former sizes back afterwards (others may share this process)."""
+    import pyarrow as pa
+
+    cpu, io = pa.cpu_count(), pa.io_thread_count()
+    pa.set_cpu_count(n)
+    pa.set_io_thread_count(n)
+    try:
+        yield
+    finally:
+        pa.set_cpu_count(cpu)
+        pa.set_io_thread_count(io)
 
 
 def _release_indexed(world: World) -> None:

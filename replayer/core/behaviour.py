@@ -33,7 +33,7 @@ from replayer.core.answers import (
     miss_response,
     refused_response,
 )
-from replayer.core.index import first_segment, sequence_of
+from replayer.core.index import exact_key, first_segment, sequence_of
 from replayer.core.keying import Keyed, Keyer, header_value
 from replayer.core.latency import LatencyModel, route_rng
 from replayer.core.limits import Limiter
@@ -166,7 +166,7 @@ class Behaviour:
         perm = model.permissions.get((host, rmethod, route, klass))
         if perm is not None and not perm.allowed:
             keyed.refuse = perm.status or 403
-        entry = model.index.exact.get(keyed.key)
+        entry = model.index.exact.get(exact_key(keyed.key))
         if entry is not None:
             keyed.entry_seq = sequence_of(entry, identity, klass)
             keyed.cursor = (method, host, request.path, query, bkey, identity)

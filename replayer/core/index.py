@@ -1,8 +1,10 @@
 """Indexes over the recorded exchanges, built once at load; every lookup is a dict access.
 
-- ``exact``: :class:`~understudy.matchkey.MatchKey` -> the recorded response rows in ``seq``
-  order (an ``int`` when the key was recorded once, else an :class:`ExactEntry` with
-  per-identity and per-class sequences when several clients were recorded);
+- ``exact``: :func:`exact_key` of a :class:`~understudy.matchkey.MatchKey` (its parts in one
+  string: one small object per recorded key instead of a key object and its path) -> the
+  recorded response rows in ``seq`` order (an ``int`` when the key was recorded once, else an
+  :class:`ExactEntry` with per-identity and per-class sequences when several clients were
+  recorded);
 - ``representatives``: (host, method, route, class) and (host, method, route) -> the most
   common successful response and the path it was recorded for (to carry path parameters);
 - ``by_status``: a recorded response of each status per route (and class), for refusals,
@@ -30,11 +32,31 @@ import pyarrow.compute as pc
 from replayer.core.responses import ResponseStore
 from understudy.matchkey import MatchKey
 
-__all__ = ["ExactEntry", "ExchangeIndex", "Representative", "first_segment", "sequence_of"]
+__all__ = [
+    "ExactEntry",
+    "ExchangeIndex",
+    "Representative",
+    "exact_key",
+    "first_segment",
+    "sequence_of",
+]
 
 _NEAR_BUCKET_MAX: Final = 512
 _MAX_DURATIONS: Final = 4096
 _KEY: Final = ("method", "host", "path", "query", "body_key")
+
+
+def exact_key(key: MatchKey) -> str:
+    """The parts of ``key`` in one string, as :attr:`ExchangeIndex.exact` is keyed.
+
+    The separator (NUL) never occurs in a request the front doors accept (their parsers
+    refuse control characters in targets), and recorded keys holding one are not indexed, so
+    two different keys never share a string.
+
+    >>> exact_key(MatchKey("GET", "api.test", "/items/1", "a=1", ""))
+    'GET\\x00api.test\\x00/items/1\\x00a=1\\x00'
+    """
+    return f"{key.method}\0{key.host}\0{key.path}\0{key.query}\0{key.body}"
 
 
 def first_segment(path: str) -> str:
@@ -91,7 +113,7 @@ class Representative:
 class ExchangeIndex:
     """Everything the behaviour core looks up about recorded exchanges."""
 
-    exact: dict[MatchKey, ExactEntry | int] = field(default_factory=dict)
+    exact: dict[str, ExactEntry | int] = field(default_factory=dict)
     representatives: dict[tuple[str, ...], Representative] = field(default_factory=dict)
     by_status: dict[tuple[str, str, str, int], dict[str, int]] = field(default_factory=dict)
     host_status: dict[tuple[str, int], int] = field(default_factory=dict)
@@ -234,19 +256,21 @@ def _exact(idx: ExchangeIndex, eligible: pa.Table) -> None:
         _shared(c) for c in (t["method"], t["host"], t["query"], t["body_key"], t["route"],
                              t["identity"], t["identity_class"], segment)
     )  # fmt: skip
-    paths = t["path"].to_pylist()
+    paths = t["path"].to_pylist()  # only a few stay (in ``near``): the keys hold the rest
     rows = t["row"].to_pylist()
     exact, near = idx.exact, idx.near
     ends = [*starts[1:], t.num_rows]
     for i, j in zip(starts, ends, strict=True):
-        mk = MatchKey(method[i], host[i], paths[i], query[i], body[i])
-        exact[mk] = rows[i] if j == i + 1 else _entry(rows[i:j], ident[i:j], klass[i:j])
+        flat = f"{method[i]}\0{host[i]}\0{paths[i]}\0{query[i]}\0{body[i]}"
+        if flat.count("\0") != 4:
+            continue  # a recorded part holds NUL: no request can ask for it
+        exact[flat] = rows[i] if j == i + 1 else _entry(rows[i:j], ident[i:j], klass[i:j])
         for bucket in ((host[i], method[i], route[i]), (host[i], seg[i])):
             found = near.get(bucket)
             if found is None:
-                near[bucket] = [mk]
+                near[bucket] = [MatchKey(method[i], host[i], paths[i], query[i], body[i])]
             elif len(found) < _NEAR_BUCKET_MAX:
-                found.append(mk)
+                found.append(MatchKey(method[i], host[i], paths[i], query[i], body[i]))
 
 
 def _representatives(idx: ExchangeIndex, eligible: pa.Table) -> None:

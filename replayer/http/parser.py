@@ -36,8 +36,10 @@ __all__ = [
 MAX_HEAD_BYTES: Final = 64 * 1024
 MAX_HEADERS: Final = 200
 MAX_BODY: Final = 16 * 1024 * 1024
-#: Distinct request heads remembered (parsed once, then shared by identical requests).
-HEAD_MEMO_MAX: Final = 8192
+#: Distinct request heads remembered (parsed once, then shared by identical requests); as
+#: many as the behaviour core memoises keyed requests, so a client cycling over 10,000
+#: distinct requests keeps hitting both memos.
+HEAD_MEMO_MAX: Final = 16_384
 _MAX_CHUNK_LINE: Final = 1024
 _TOKEN: Final = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _TARGET_BAD: Final = re.compile(rb"[\x00-\x20\x7f]")
@@ -55,11 +57,12 @@ class HttpParseError(ProtocolError):
 
 class Head:
     """A parsed request head. Heads are shared between identical requests (see
-    :class:`RequestParser`'s ``heads`` memo) and never change, except ``cache``: a slot where
-    a front door may keep what it derives from the head alone."""
+    :class:`RequestParser`'s ``heads`` memo) and never change, except ``cache`` and
+    ``answer``: slots where a front door may keep what it derives from the head alone (its
+    keyed form; the answer it always gets, once nothing can change that answer any more)."""
 
-    __slots__ = ("cache", "expect_continue", "headers", "http11", "keep_alive", "length",
-                 "method", "target")  # fmt: skip
+    __slots__ = ("answer", "cache", "expect_continue", "headers", "http11", "keep_alive",
+                 "length", "method", "target")  # fmt: skip
 
     def __init__(
         self,
@@ -79,6 +82,7 @@ class Head:
         self.length = length  # -1: chunked
         self.expect_continue = expect_continue
         self.cache: Any = None
+        self.answer: Any = None
 
     def __repr__(self) -> str:
         return f"Head({self.method} {self.target} http11={self.http11} length={self.length})"

@@ -40,6 +40,7 @@ from replayer.session.log import Session
 __all__ = ["ReverseServer", "ServerLimits"]
 
 _SWEEP_S: Final = 0.5
+_PLAIN: Final = frozenset({"exact", "route"})
 #: The clock of arrivals, deadlines and served latency (uvloop's ``loop.time()`` is per-ms).
 _clock: Final = time.monotonic
 
@@ -121,6 +122,12 @@ class _Conn(asyncio.Protocol):
             if not self.pending and not self.paused_reading:
                 # Fast lane: the bytes are exactly one known bodiless head (a client polling).
                 head = self.server.heads.get(data)
+                if head is not None and (answer := head.answer) is not None:
+                    # ... whose answer can no longer change: send it as it was last decided.
+                    self.transport.write(answer[1])  # type: ignore[union-attr]
+                    self.server.session.note_instant(answer[0])
+                    self.deadline = now + self.idle_timeout
+                    return
                 if head is not None and head.length == 0:
                     try:
                         self._handle(head, b"", now)
@@ -208,6 +215,10 @@ class _Conn(asyncio.Protocol):
                 server.session.note(request, decision, now, now)
                 if not keep:
                     transport.close()
+                elif (keyed.static is decision and server.instant and head.length == 0
+                      and decision.kind in _PLAIN):  # fmt: skip
+                    # The same answer from now on: the fast lane sends these bytes.
+                    head.answer = (server.session.instant(decision), data)
                 return
         else:
             data = None
@@ -348,6 +359,9 @@ class ReverseServer:
         self.limits = limits or ServerLimits()
         self.conns: set[_Conn] = set()
         self.heads: dict[bytes, Head] = {}  # parsed heads shared by every connection
+        #: Answers that no longer change may skip the behaviour core (no session tape needs
+        #: the request; a miss is not forwarded).
+        self.instant = not session.keep_exchanges and not forwarding
         self.loop = asyncio.get_running_loop()
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None

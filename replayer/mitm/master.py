@@ -9,16 +9,21 @@ first, like mitmdump does; the replayer's own settings always win, among them
 upstream unless a flow is let through (``--on-miss forward``), so HTTPS to hosts that do not
 exist (or must not be reached) works. mitmproxy logs a failed bind instead of raising, so
 :func:`start_proxy` checks its servers and turns a failure into :class:`ConfigError`.
+
+The addons are :func:`replayer.mitm.lean.replay_addons`: mitmdump's defaults without the
+onboarding app, proxy authentication and ``map_local`` (see :mod:`replayer.mitm.lean`); a
+``config.yaml`` that sets one of their options is refused rather than silently ignored.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from mitmproxy import addons, exceptions, options, optmanager
+from mitmproxy import exceptions, options, optmanager
 from mitmproxy.master import Master
 
 from replayer.mitm.addon import ReplayAddon
+from replayer.mitm.lean import LEFT_OUT, replay_addons
 from understudy.errors import ConfigError
 from understudy.mitm import (
     RunningMaster,
@@ -48,9 +53,15 @@ def _build(
         opts = options.Options()
         master = Master(opts, with_termlog=True)
         probe = StartupProbe()
-        master.addons.add(*addons.default_addons())
+        master.addons.add(*replay_addons())
         master.addons.add(addon, probe)
         optmanager.load_paths(opts, confdir / "config.yaml", confdir / "config.yml")
+        refused = sorted(LEFT_OUT & set(opts.deferred))
+        if refused:
+            raise ConfigError(
+                f"{confdir / 'config.yaml'} sets {', '.join(refused)}, which the replayer's "
+                "proxy does not support; remove it or use another --confdir"
+            )
         opts.update(**own)
         opts.update_defer(termlog_verbosity="error" if quiet else "warn")
     except exceptions.OptionsError as exc:

@@ -15,7 +15,7 @@ from typing import Any, Final, Literal
 
 from replayer.core.types import Decision, Request, StoredResponse
 
-__all__ = ["MAX_MISS_KEYS", "Outcome", "Served", "Session"]
+__all__ = ["MAX_MISS_KEYS", "Instant", "Outcome", "Served", "Session"]
 
 #: Distinct missed requests kept with their candidates (the rest are only counted).
 MAX_MISS_KEYS: Final = 1000
@@ -48,6 +48,20 @@ _ANSWERED: Final = frozenset({"served", "forwarded", "forward_failed"})
 _PLAIN: Final = frozenset({"exact", "route"})
 
 
+class Instant:
+    """How often answers of one tally were served at once (see :meth:`Session.instant`)."""
+
+    __slots__ = ("identity", "n", "rkey", "samples", "tally", "unknown")
+
+    def __init__(self, tally: Tally, identity: str | None, unknown: bool) -> None:
+        self.tally = tally
+        self.rkey = tally[0]
+        self.identity = identity
+        self.unknown = unknown  # the identity is in no recorded class: counted per identity
+        self.samples: list[float] | None = None  # the route's latency samples until thinned
+        self.n = 0
+
+
 @dataclass
 class Session:
     """Counters and samples of one replay session.
@@ -55,12 +69,14 @@ class Session:
     ``counts[outcome][(route, match kind, status)]`` counts exchanges: everything the report
     tabulates is summed from it at the end, so :meth:`note` does two dict lookups and no
     allocation on the common path (the key is the decision's precomputed ``tally``).
+    :meth:`note_instant` bumps an :class:`Instant` instead, added to the counts when they
+    are read.
     """
 
     keep_exchanges: bool = False
     started_wall: float = field(default_factory=time.time)
     ended_wall: float | None = None
-    counts: dict[str, dict[Tally, int]] = field(default_factory=dict)
+    _counts: dict[str, dict[Tally, int]] = field(default_factory=dict, init=False, repr=False)
     latencies: dict[RouteKey, list[float]] = field(default_factory=dict)
     seen: dict[RouteKey, int] = field(default_factory=dict)
     strides: dict[RouteKey, int] = field(default_factory=dict)
@@ -70,9 +86,24 @@ class Session:
     limits_seen: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)
     refused: Counter[tuple[str, str, str, str, int]] = field(default_factory=Counter)
     faults: Counter[tuple[str, str, str, str]] = field(default_factory=Counter)
-    unknown: Counter[str | None] = field(default_factory=Counter)
+    _unknown: Counter[str | None] = field(default_factory=Counter, init=False, repr=False)
     unknown_class: dict[str | None, str] = field(default_factory=dict)
     pending: list[Served] = field(default_factory=list)
+    _instants: dict[tuple[Tally, str | None, bool], Instant] = field(
+        default_factory=dict, init=False, repr=False
+    )
+
+    @property
+    def counts(self) -> dict[str, dict[Tally, int]]:
+        """``counts[outcome][(route, match kind, status)]``: exchanges noted."""
+        self._fold()
+        return self._counts
+
+    @property
+    def unknown(self) -> Counter[str | None]:
+        """Requests per identity pseudonym in no recorded class (None: no identity)."""
+        self._fold()
+        return self._unknown
 
     @property
     def requests(self) -> int:
@@ -99,21 +130,21 @@ class Session:
             tally = decision.tally
         else:
             tally = (facts.route_key, kind, sent.status if answered and sent else None)
-        per = self.counts.get(outcome)
+        per = self._counts.get(outcome)
         if per is None:
-            per = self.counts[outcome] = {}
+            per = self._counts[outcome] = {}
         per[tally] = per.get(tally, 0) + 1
         if answered:
             rkey = facts.route_key
             samples = self.latencies.get(rkey)
-            if samples is not None and rkey not in self.strides:  # not thinned yet: keep all
+            if samples is not None and (not self.strides or rkey not in self.strides):
                 samples.append((done - arrived) * 1000.0)
                 if len(samples) >= _MAX_SAMPLES:
                     self._thin(rkey)
             else:
                 self._sample(rkey, (done - arrived) * 1000.0)
         if not facts.identity_known:
-            self.unknown[facts.identity] += 1
+            self._unknown[facts.identity] += 1
             self.unknown_class.setdefault(facts.identity, facts.identity_class)
         if kind not in _PLAIN:
             self._special(decision, outcome)
@@ -124,6 +155,46 @@ class Session:
                     request, decision, started, done - arrived, outcome, sent, error, server_addr
                 )
             )
+
+    def instant(self, decision: Decision) -> Instant:
+        """A counter for :meth:`note_instant`: ``decision`` (exact or route, with a response,
+        noted once already) answered again, unchanged, the moment it arrived. Decisions of
+        one tally and identity share a counter, so there are no more counters than that."""
+        facts = decision.facts
+        unknown = not facts.identity_known
+        key = (decision.tally, facts.identity if unknown else None, unknown)
+        inst = self._instants.get(key)
+        if inst is None:
+            inst = self._instants[key] = Instant(decision.tally, key[1], unknown)
+            if inst.rkey not in self.strides:
+                inst.samples = self.latencies[inst.rkey]
+        return inst
+
+    def note_instant(self, inst: Instant) -> None:
+        """:meth:`note` of ``inst.decision`` served with no delay, in a few operations (the
+        reverse server's fast lane; no session tape is written). Counts are added to
+        :attr:`counts` and :attr:`unknown` when those are read; latency samples at once."""
+        inst.n += 1
+        samples = inst.samples
+        if samples is not None:
+            samples.append(0.0)
+            if len(samples) >= _MAX_SAMPLES:
+                self._thin(inst.rkey)
+        else:
+            self._sample(inst.rkey, 0.0)
+
+    def _fold(self) -> None:
+        """Add the instant counters to the counts."""
+        per = self._counts.get("served")
+        for inst in self._instants.values():
+            n = inst.n
+            if n:
+                inst.n = 0
+                if per is None:
+                    per = self._counts["served"] = {}
+                per[inst.tally] = per.get(inst.tally, 0) + n
+                if inst.unknown:
+                    self._unknown[inst.identity] += n
 
     def _sample(self, rkey: RouteKey, value: float) -> None:
         """Keep every ``stride``-th served latency of a thinned route."""
@@ -140,9 +211,12 @@ class Session:
     def _thin(self, rkey: RouteKey) -> None:
         """:data:`_MAX_SAMPLES` kept: keep every other one and double the stride, so the
         samples stay bounded and evenly spread over the whole session."""
-        self.latencies[rkey] = self.latencies[rkey][::2]
+        del self.latencies[rkey][1::2]
         self.strides[rkey] = self.strides.get(rkey, 1) * 2
         self.seen[rkey] = 0
+        for inst in self._instants.values():
+            if inst.rkey == rkey:
+                inst.samples = None  # thinned: every sample goes through the stride
 
     def _special(self, decision: Decision, outcome: Outcome) -> None:
         facts = decision.facts
