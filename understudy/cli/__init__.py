@@ -30,7 +30,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from understudy.cli import analyze, check, demo, io, record, replay, tape
+    from understudy.cli import analyze, check, demo, diff, io, record, replay, tape
 
     cli.add_command(record.record)
     cli.add_command(analyze.analyze)
@@ -38,6 +38,7 @@ def _register() -> None:
     cli.add_command(tape.tape)
     cli.add_command(demo.demo)
     cli.add_command(check.check)
+    cli.add_command(diff.diff)
     cli.add_command(io.import_)
     cli.add_command(io.export)
 
