@@ -15,6 +15,7 @@ from typing import Any, Final
 
 import polars as pl
 
+from analysis.diff.render import headline
 from analysis.diff.stats import holm, mann_whitney
 from analysis.http.routes import with_routes
 from analysis.sql import mine_sql, with_units
@@ -469,6 +470,7 @@ def diff_tapes(a: Path, b: Path, *, settings: DiffSettings | None = None) -> dic
         "sql": _sql_section(sql_a, sql_b, s),
     }
     doc["changed"] = _changed(doc)
+    doc["headline"] = headline(doc)
     return doc
 
 
