@@ -91,6 +91,15 @@ def _bound(i: int) -> pl.Expr:
 
 def _widen(prepared: pl.DataFrame, cands: pl.DataFrame, columns: list[str]) -> pl.LazyFrame:
     """Join each row with its pool's candidates as columns ``_r0.._rN`` (and ``_b0..``)."""
+    if cands.is_empty():  # every pool was set aside (e.g. all are hard): nothing to read
+        columns = [f"{side}{k}" for k in range(len(LEVELS)) for side in ("U", "L")]
+        return pl.DataFrame(
+            schema={
+                "pool": cands.schema["pool"],
+                "c": pl.Int64,
+                **dict.fromkeys(columns, pl.Float64),
+            }
+        )
     n = int(cands["c"].max()) + 1  # type: ignore[arg-type]
     per_pool = cands.lazy().sort("pool", "c").group_by("pool").agg(pl.col(columns))
     wide = per_pool.select(
@@ -115,6 +124,15 @@ def candidate_counts(prepared: pl.DataFrame, cands: pl.DataFrame) -> pl.DataFram
     >>> candidate_counts(rows, cands).rows()
     [(0, 0, 0, 0), (0, 1, 0, 1)]
     """
+    if cands.is_empty():  # every pool was set aside (e.g. all are hard): nothing to read
+        columns = [f"{side}{k}" for k in range(len(LEVELS)) for side in ("U", "L")]
+        return pl.DataFrame(
+            schema={
+                "pool": cands.schema["pool"],
+                "c": pl.Int64,
+                **dict.fromkeys(columns, pl.Float64),
+            }
+        )
     n = int(cands["c"].max()) + 1  # type: ignore[arg-type]
     acc, lim = ~pl.col("limited"), pl.col("limited")
     conform = [((_bound(i) - EPS) <= pl.col(f"_b{i}")).alias(f"_ok{i}") for i in range(n)]
@@ -162,7 +180,18 @@ def candidate_extremes(
     >>> cands = pl.DataFrame({"pool": 0, "c": [0], "rate": 1.0})
     >>> candidate_extremes(rows, cands).select("U0", "L0").rows()
     [(2.0, 3.0)]
+    >>> candidate_extremes(rows, cands.clear()).height
+    0
     """
+    if cands.is_empty():  # every pool was set aside (e.g. all are hard): nothing to read
+        columns = [f"{side}{k}" for k in range(len(LEVELS)) for side in ("U", "L")]
+        return pl.DataFrame(
+            schema={
+                "pool": cands.schema["pool"],
+                "c": pl.Int64,
+                **dict.fromkeys(columns, pl.Float64),
+            }
+        )
     n = int(cands["c"].max()) + 1  # type: ignore[arg-type]
     acc, lim = ~pl.col("limited"), pl.col("limited")
     bounds = [_bound(i).alias(f"_B{i}") for i in range(n)]
