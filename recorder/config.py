@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from understudy.errors import ConfigError
+from understudy.listen import check_loopback
 from understudy.redact import RedactionPolicy
 
 __all__ = ["PG_UPSTREAM_TLS", "RecorderConfig", "check_loopback", "validate_mode"]
@@ -29,23 +29,6 @@ def validate_mode(mode: str) -> str:
     raise ConfigError(
         f"invalid --mode {mode!r}: use regular, reverse:http(s)://HOST[:PORT] "
         "or upstream:http://PROXY:PORT"
-    )
-
-
-def check_loopback(host: str, allow_remote: bool, flag: str) -> None:
-    """Refuse a non-loopback listen address unless the user asked for it explicitly."""
-    if allow_remote:
-        return
-    if host == "localhost":
-        return
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return
-    except ValueError:
-        pass
-    raise ConfigError(
-        f"{flag} {host} is not a loopback address; pass --listen-any to expose the recorder "
-        "beyond this machine"
     )
 
 
@@ -76,9 +59,9 @@ class RecorderConfig:
             raise ConfigError(f"--pg-upstream-tls must be one of {', '.join(PG_UPSTREAM_TLS)}")
         if self.http_listen is not None:
             validate_mode(self.mode)
-            check_loopback(self.http_listen[0], self.allow_remote, "--http")
+            check_loopback(self.http_listen[0], self.allow_remote, "--http", "the recorder")
         if self.pg_listen is not None:
-            check_loopback(self.pg_listen[0], self.allow_remote, "--pg")
+            check_loopback(self.pg_listen[0], self.allow_remote, "--pg", "the recorder")
         if self.max_body < 0 or self.max_result_rows < 0:
             raise ConfigError("--max-body and --max-result-rows must not be negative")
         if self.flush_interval <= 0:

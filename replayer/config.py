@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any, Literal
 from replayer.http.forward import ForwardTarget
 from replayer.http.parser import MAX_BODY
 from understudy.errors import ConfigError
+from understudy.listen import check_loopback
 
 __all__ = ["DEFAULT_HTTP", "ReplayConfig", "check_loopback", "parse_mode"]
 
@@ -25,21 +25,6 @@ def parse_mode(mode: str) -> ForwardTarget | None:
     if kind == "reverse" and sep and url:
         return ForwardTarget.parse(url)
     raise ConfigError(f"invalid --mode {mode!r}: use regular or reverse:http(s)://HOST[:PORT]")
-
-
-def check_loopback(host: str, allow_remote: bool, flag: str) -> None:
-    """Refuse a non-loopback listen address unless ``--listen-any`` was given."""
-    if allow_remote or host == "localhost":
-        return
-    try:
-        if ipaddress.ip_address(host).is_loopback:
-            return
-    except ValueError:
-        pass
-    raise ConfigError(
-        f"{flag} {host} is not a loopback address; pass --listen-any to expose the replayer "
-        "beyond this machine"
-    )
 
 
 @dataclass(frozen=True)
@@ -82,9 +67,9 @@ class ReplayConfig:
         if self.on_miss not in ("error", "forward"):
             raise ConfigError("--on-miss must be error or forward")
         if self.http_listen is not None:
-            check_loopback(self.http_listen[0], self.allow_remote, "--http")
+            check_loopback(self.http_listen[0], self.allow_remote, "--http", "the replayer")
         if self.pg_listen is not None:
-            check_loopback(self.pg_listen[0], self.allow_remote, "--pg")
+            check_loopback(self.pg_listen[0], self.allow_remote, "--pg", "the replayer")
         if self.fault_timeout <= 0 or self.header_timeout <= 0:
             raise ConfigError("--fault-timeout and --header-timeout must be positive")
         if self.max_body <= 0:

@@ -91,15 +91,6 @@ def _bound(i: int) -> pl.Expr:
 
 def _widen(prepared: pl.DataFrame, cands: pl.DataFrame, columns: list[str]) -> pl.LazyFrame:
     """Join each row with its pool's candidates as columns ``_r0.._rN`` (and ``_b0..``)."""
-    if cands.is_empty():  # every pool was set aside (e.g. all are hard): nothing to read
-        columns = [f"{side}{k}" for k in range(len(LEVELS)) for side in ("U", "L")]
-        return pl.DataFrame(
-            schema={
-                "pool": cands.schema["pool"],
-                "c": pl.Int64,
-                **dict.fromkeys(columns, pl.Float64),
-            }
-        )
     n = int(cands["c"].max()) + 1  # type: ignore[arg-type]
     per_pool = cands.lazy().sort("pool", "c").group_by("pool").agg(pl.col(columns))
     wide = per_pool.select(
@@ -183,6 +174,15 @@ def candidate_extremes(
     >>> candidate_extremes(rows, cands.clear()).height
     0
     """
+    if cands.is_empty():  # every pool was set aside (e.g. all are hard): nothing to read
+        columns = [f"{side}{k}" for k in range(len(LEVELS)) for side in ("U", "L")]
+        return pl.DataFrame(
+            schema={
+                "pool": cands.schema["pool"],
+                "c": pl.Int64,
+                **dict.fromkeys(columns, pl.Float64),
+            }
+        )
     if cands.is_empty():  # every pool was set aside (e.g. all are hard): nothing to read
         columns = [f"{side}{k}" for k in range(len(LEVELS)) for side in ("U", "L")]
         return pl.DataFrame(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from understudy.errors import ConfigError
+from understudy.listen import is_loopback
 
 __all__ = [
     "AUTH_METHODS",
@@ -107,7 +108,7 @@ class PgReplaySettings:
             raise ConfigError(f"--pg-auth must be one of {', '.join(AUTH_METHODS)}")
         if self.max_frame < 1024:
             raise ConfigError(f"max frame {self.max_frame} is too small (at least 1024 bytes)")
-        if not self.listen_any and self.listen[0] not in ("127.0.0.1", "::1", "localhost"):
+        if not self.listen_any and not is_loopback(self.listen[0]):
             raise ConfigError(
                 f"--pg {self.listen[0]}:{self.listen[1]} is not a loopback address; "
                 "add --listen-any to serve the world to other machines"
