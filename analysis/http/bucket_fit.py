@@ -115,14 +115,9 @@ def candidate_counts(prepared: pl.DataFrame, cands: pl.DataFrame) -> pl.DataFram
     >>> candidate_counts(rows, cands).rows()
     [(0, 0, 0, 0), (0, 1, 0, 1)]
     """
-    if cands.is_empty():  # every pool was set aside (e.g. all are hard): nothing to read
-        columns = [f"{side}{k}" for k in range(len(LEVELS)) for side in ("U", "L")]
+    if cands.is_empty():  # no candidate to judge
         return pl.DataFrame(
-            schema={
-                "pool": cands.schema["pool"],
-                "c": pl.Int64,
-                **dict.fromkeys(columns, pl.Float64),
-            }
+            schema={"pool": cands.schema["pool"], "c": pl.Int64, "V": pl.UInt32, "C": pl.UInt32}
         )
     n = int(cands["c"].max()) + 1  # type: ignore[arg-type]
     acc, lim = ~pl.col("limited"), pl.col("limited")
@@ -174,15 +169,6 @@ def candidate_extremes(
     >>> candidate_extremes(rows, cands.clear()).height
     0
     """
-    if cands.is_empty():  # every pool was set aside (e.g. all are hard): nothing to read
-        columns = [f"{side}{k}" for k in range(len(LEVELS)) for side in ("U", "L")]
-        return pl.DataFrame(
-            schema={
-                "pool": cands.schema["pool"],
-                "c": pl.Int64,
-                **dict.fromkeys(columns, pl.Float64),
-            }
-        )
     if cands.is_empty():  # every pool was set aside (e.g. all are hard): nothing to read
         columns = [f"{side}{k}" for k in range(len(LEVELS)) for side in ("U", "L")]
         return pl.DataFrame(
