@@ -84,7 +84,8 @@ def test_twenty_random_sigkills_lose_at_most_the_last_flushes(
     for run in range(KILLS):
         pg_port = free_port()
         rec = start_recorder(
-            tape, "--mode", f"reverse:{upstream.url}", "--flush-interval", f"{int(FLUSH_S * 1000)}ms",
+            tape, "--mode", f"reverse:{upstream.url}",
+            "--flush-interval", f"{int(FLUSH_S * 1000)}ms",
             "--pg", f"127.0.0.1:{pg_port}", "--pg-upstream", f"127.0.0.1:{pg.port}",
         )  # fmt: skip
         http_done: dict[int, float] = {}
