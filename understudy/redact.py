@@ -108,6 +108,9 @@ _SECRET_WORDS: Final = frozenset(
 _SECRET_PHRASES: Final = ("api_key", "card_number", "private_key", "access_key", "secret_key")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _JWT = re.compile(rb"eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_BOUNDARY: Final = re.compile(r'boundary=("[^"]+"|[^;\s]+)', re.I)
+_DISPOSITION_NAME: Final = re.compile(rb'content-disposition:[^\r\n]*?\bname="([^"]*)"', re.I)
+_PART_TYPE: Final = re.compile(rb"content-type:\s*([^\r\n;]+)", re.I)
 _AUTH_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9_-]*)\s+(\S.*)$")
 
 
@@ -363,6 +366,10 @@ class Redactor:
                     except UnicodeEncodeError:  # lone surrogates ("\\ud800"): keep them escaped
                         return json.dumps(red, separators=(",", ":")).encode()
                 return body
+        if "multipart/form-data" in ctype:
+            red_parts = self._redact_multipart(body, content_type or "")
+            if red_parts is not None:
+                body = red_parts
         if "x-www-form-urlencoded" in ctype:
             try:
                 text = body.decode("utf-8")
@@ -375,6 +382,44 @@ class Redactor:
         if self.policy.redact_jwts:
             return _JWT.sub(lambda m: self.token(m.group(0)).encode(), body)
         return body
+
+    def _redact_multipart(self, body: bytes, content_type: str) -> bytes | None:
+        r"""A multipart/form-data body with secret-named fields pseudonymised (parts with a
+        ``filename`` are files and only get their own body redaction); None if unchanged.
+
+        >>> r = Redactor(RedactionPolicy(), Pseudonymizer(b"k" * 32))
+        >>> body = (b'--XY\r\nContent-Disposition: form-data; name="password"\r\n\r\n'
+        ...         b'hunter2\r\n--XY--\r\n')
+        >>> out = r._redact_multipart(body, "multipart/form-data; boundary=XY")
+        >>> b"hunter2" in out, b"redacted:" in out
+        (False, True)
+        """
+        m = _BOUNDARY.search(content_type)
+        if m is None:
+            return None
+        delimiter = b"--" + m.group(1).strip('"').encode("latin-1", "replace")
+        chunks = body.split(delimiter)
+        changed = False
+        for i, chunk in enumerate(chunks[1:], 1):
+            head, sep, content = chunk.partition(b"\r\n\r\n")
+            if not sep:
+                continue
+            disposition = _DISPOSITION_NAME.search(head)
+            if disposition is None:
+                continue
+            name = disposition.group(1).decode("utf-8", "replace")
+            value, crlf = (content[:-2], b"\r\n") if content.endswith(b"\r\n") else (content, b"")
+            if b"filename=" not in head and self._secret_key(name):
+                new = self.token(value).encode()
+            else:
+                part_type = _PART_TYPE.search(head)
+                new = self.redact_body(
+                    value, part_type.group(1).decode("latin-1") if part_type else None
+                )
+            if new != value:
+                chunks[i] = head + sep + new + crlf
+                changed = True
+        return delimiter.join(chunks) if changed else None
 
     def redact_text(self, text: str) -> str:
         """Replace JWTs inside free text by pseudonyms."""

@@ -8,7 +8,7 @@ calls it); ``python -m recorder.pg`` runs it standalone. The pieces:
   connection into statement rows; :mod:`recorder.pg.answers` holds its handlers of server
   messages, :mod:`recorder.pg.requests` the client requests waiting for them, and
   :mod:`recorder.pg.rows` what a statement is and how it becomes a row;
-- :mod:`recorder.pg.sqltext` and :mod:`recorder.pg.sqlredact`: statement splitting,
+- :mod:`recorder.pg.sqltext` and :mod:`understudy.sqlredact`: statement splitting,
   traceparent extraction and secret redaction over SQL text;
 - :mod:`recorder.pg.tls`: TLS on the upstream leg.
 
@@ -23,8 +23,8 @@ from __future__ import annotations
 from recorder.pg.capture import Row, Tracker
 from recorder.pg.relay import PgRelay, RelaySettings, start_pg_relay
 from recorder.pg.rows import CaptureSettings, Session
-from recorder.pg.sqlredact import SqlRedactor
 from recorder.pg.sqltext import find_traceparent, split_statements
+from understudy.sqlredact import SqlRedactor
 
 __all__ = [
     "CaptureSettings",

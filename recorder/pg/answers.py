@@ -44,11 +44,11 @@ from recorder.pg.rows import (
     result_formats,
     safe_text,
 )
-from recorder.pg.sqlredact import SqlRedactor
 from recorder.pg.sqltext import traceparent_of_app_name
 from understudy.errors import PgProtocolError
 from understudy.pgwire import BackendCode, decode_backend
 from understudy.pgwire.backend import ErrorResponse, ParameterDescription, ParameterStatus
+from understudy.sqlredact import SqlRedactor
 
 __all__ = ["Row", "ServerAnswers"]
 

@@ -64,10 +64,10 @@ from recorder.pg.rows import (
     Statement,
     finish_row,
 )
-from recorder.pg.sqlredact import SqlRedactor
 from recorder.pg.sqltext import traceparent_of_app_name
 from understudy.errors import PgProtocolError
 from understudy.pgwire import BackendCode, Framer, FrontendCode
+from understudy.sqlredact import SqlRedactor
 
 __all__ = ["Row", "Tracker"]
 

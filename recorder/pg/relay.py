@@ -33,7 +33,6 @@ from typing import Final, cast
 from recorder.config import RecorderConfig
 from recorder.pg.capture import Row, Tracker
 from recorder.pg.rows import CaptureSettings, Session
-from recorder.pg.sqlredact import SqlRedactor
 from recorder.pg.tls import UpstreamTLSError, negotiate
 from recorder.sink import TapeSink
 from understudy.errors import ConfigError, PgProtocolError, TapeWriteError
@@ -48,6 +47,7 @@ from understudy.pgwire import (
     encode,
     error_response,
 )
+from understudy.sqlredact import SqlRedactor
 
 __all__ = ["PgRelay", "RelaySettings", "start_pg_relay"]
 

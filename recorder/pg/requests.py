@@ -19,7 +19,6 @@ from typing import Final
 
 from recorder.pg.lean import BoundValues, datarow_values, decode_bind
 from recorder.pg.rows import Columns, Portal, Prepared, Statement, safe_text
-from recorder.pg.sqlredact import SqlRedactor
 from recorder.pg.sqltext import find_traceparent, split_statements
 from understudy.errors import PgProtocolError
 from understudy.pgwire import (
@@ -34,6 +33,7 @@ from understudy.pgwire import (
     decode_backend,
     decode_frontend,
 )
+from understudy.sqlredact import SqlRedactor
 
 __all__ = [
     "BIND",

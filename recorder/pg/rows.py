@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from recorder.pg.lean import BoundValues
-from recorder.pg.sqlredact import SqlRedactor
 from recorder.pg.sqltext import find_traceparent
 from understudy.errors import PgProtocolError
 from understudy.pgwire import ErrorResponse, RowDescription, binary_to_text
+from understudy.sqlredact import SqlRedactor
 
 __all__ = [
     "TX_STATUS",

@@ -265,8 +265,12 @@ def parse_doc(doc: Mapping[str, Any]) -> DocSpecs:
             _identity_class(r, f"identity_classes[{i}]")
             for i, r in enumerate(_list(doc, "identity_classes"))
         ),
+        # entries of anonymous requests (identity_class null) describe production; the
+        # replayer serves anonymous clients as the default class, so they are not enforced
         permissions=tuple(
-            _permission(r, f"permissions[{i}]") for i, r in enumerate(_list(doc, "permissions"))
+            _permission(r, f"permissions[{i}]")
+            for i, r in enumerate(_list(doc, "permissions"))
+            if not (isinstance(r, dict) and "identity_class" in r and r["identity_class"] is None)
         ),
         redaction=redaction if isinstance(redaction, dict) else {},
     )

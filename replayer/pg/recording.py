@@ -29,6 +29,7 @@ from understudy.errors import TapeError
 from understudy.pgwire import TransactionStatus
 from understudy.redact import Redactor, is_secret_name
 from understudy.sqlfp.shapes import FpInfo
+from understudy.sqlredact import SqlRedactor
 from understudy.tape import PartWriter, ensure_tape_dir, read_meta, update_meta
 from understudy.tape.meta import utcnow
 
@@ -51,9 +52,13 @@ _TRACEPARENT: Final = re.compile(
 )
 
 
-def event_to_row(e: SqlEvent, redactor: Redactor | None = None) -> dict[str, Any]:
-    """One ``SQL_SCHEMA`` row for an event; results forwarded from a real database have
-    their secret-named columns pseudonymised with ``redactor``."""
+def event_to_row(
+    e: SqlEvent, redactor: Redactor | None = None, sql_redactor: SqlRedactor | None = None
+) -> dict[str, Any]:
+    """One ``SQL_SCHEMA`` row for an event, redacted as the recorder redacts: with
+    ``sql_redactor``, secret literals in the text and parameters bound to secret columns are
+    pseudonymised; results forwarded from a real database have their secret-named columns
+    pseudonymised with ``redactor`` (recorded results were redacted at capture)."""
     r = e.result
     start_us = int(e.started_wall * 1_000_000)
     row: dict[str, Any] = {
@@ -71,12 +76,14 @@ def event_to_row(e: SqlEvent, redactor: Redactor | None = None) -> dict[str, Any
         "statement_name": e.statement_name,
         "portal_name": e.portal_name,
         "sql": e.sql,
-        "params": list(e.params),
+        "params": _params(e, sql_redactor),
         "param_types": list(e.param_types),
         "param_formats": list(e.param_formats),
         "tx_status": _TX.get(e.tx_status),
         "traceparent": _traceparent(e.sql),
     }
+    if sql_redactor is not None and e.sql and sql_redactor.may_hold_secrets(e.sql):
+        row["sql"] = sql_redactor.redact_sql(e.sql)
     if r is None:
         return row
     if r.error is not None:
@@ -96,6 +103,15 @@ def event_to_row(e: SqlEvent, redactor: Redactor | None = None) -> dict[str, Any
         result_truncated=r.truncated or len(r.rows) > MAX_TAPE_ROWS,
     )
     return row
+
+
+def _params(e: SqlEvent, sql_redactor: SqlRedactor | None) -> list[str | None]:
+    params: list[str | None] = list(e.params)
+    if sql_redactor is not None:
+        for i in sql_redactor.secret_params(e.sql):
+            if i < len(params) and params[i] is not None:
+                params[i] = sql_redactor.token(params[i] or "")
+    return params
 
 
 def _redact_row(
@@ -148,6 +164,7 @@ class PgSession:
     ) -> None:
         self.tape = ensure_tape_dir(tape) if tape is not None else None
         self.redactor = redactor
+        self.sql_redactor = SqlRedactor(redactor) if redactor is not None else None
         self.world = world
         self.flush_interval = flush_interval
         self.started = utcnow()
@@ -219,7 +236,7 @@ class PgSession:
                 e = pending.popleft()
                 self._account(e)
                 if self._writer is not None:
-                    row = event_to_row(e, self.redactor)
+                    row = event_to_row(e, self.redactor, self.sql_redactor)
                     self._writer.append(
                         row, 256 + len(e.sql) + 64 * len(row.get("result_rows") or ())
                     )

@@ -7,10 +7,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from recorder.pg import SqlRedactor, split_statements
-from recorder.pg.sqlredact import HINT_WORDS
 from recorder.pg.sqltext import find_traceparent, traceparent_of_app_name
 from understudy import redact
 from understudy.redact import Pseudonymizer, RedactionPolicy, Redactor, is_secret_name
+from understudy.sqlredact import HINT_WORDS
 
 TOK = Redactor(RedactionPolicy(), Pseudonymizer(b"k" * 32)).token
 SQL = SqlRedactor(Redactor(RedactionPolicy(), Pseudonymizer(b"k" * 32)))
