@@ -137,6 +137,23 @@ def _add_route_rates(routes: list[dict[str, Any]], http_df: pl.DataFrame) -> Non
             route["per_identity_second"] = found
 
 
+def _pg_sessions(sql: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """Statements per PostgreSQL ``user`` and ``database`` (what clients logged in as), so a
+    replay can point candidates at the same names.
+
+    >>> _pg_sessions(pl.DataFrame({"user": ["app", "app", None], "database": ["d", "d", "d"]}))
+    {'users': {'app': 2}, 'databases': {'d': 3}}
+    """
+    out: dict[str, dict[str, int]] = {}
+    for column, key in (("user", "users"), ("database", "databases")):
+        if column not in sql.columns:
+            out[key] = {}
+            continue
+        counts = sql[column].drop_nulls().value_counts(sort=True).rows()
+        out[key] = {str(name): int(n) for name, n in sorted(counts, key=lambda r: (-r[1], r[0]))}
+    return out
+
+
 def _with_per_unit(entries: list[dict[str, Any]], statements: pl.LazyFrame) -> list[dict[str, Any]]:
     """``per_unit`` on each ``sql`` entry: calls per unit of work ({units, p50, p90, max};
     units as the N+1 miner cuts them), the judge's baseline for excess calls."""
@@ -201,6 +218,7 @@ def build_world(tapes: Sequence[Tape], *, progress: Progress | None = None) -> B
         step("building served SQL results")
         tables["sql_calls"], tables["sql_results"] = sql_tables(sql_df.lazy())
         doc["pg_parameters"] = {}
+        doc["pg_sessions"] = _pg_sessions(sql_df)
     doc["source"] = _source(tapes, http_df, sql_df)
     doc["schema_version"] = 1
     return BuiltWorld(doc=doc, tables=tables, http=http_df, sql=sql_df)

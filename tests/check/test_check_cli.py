@@ -27,6 +27,7 @@ import httpx, psycopg, requests
 api = sys.argv[1]
 https = api.replace("http://", "https://")  # TLS through the replayer's CA
 assert os.environ["UNDERSTUDY_CHECK"] == "1"
+assert (os.environ["PGUSER"], os.environ["PGDATABASE"]) == ("understudy", "understudy")
 assert httpx.get(f"{api}/api/items/3", headers={"X-Api-Key": "pro-1"}).json()["id"] == 3
 assert requests.get(f"{api}/api/items/4", headers={"X-Api-Key": "pro-1"},
                     timeout=30).status_code == 200

@@ -69,14 +69,25 @@ class Endpoints:
 def world_facts(world: World) -> WorldFacts:
     """Hosts the world answers for, whether it holds SQL, and the PostgreSQL user/database.
 
-    The user and database are the most common ones in the world's SQL tables when they
-    carry ``user``/``database`` columns, else ``postgres`` (the replayer accepts any).
+    The user and database are the most common ones production logged in as (world.json
+    ``pg_sessions``, else the SQL tables' ``user``/``database`` columns when present), else
+    ``postgres`` (the replayer accepts any).
     """
     hosts = sorted({str(r["host"]) for r in world.doc.get("routes") or [] if r.get("host")})
     table = world.table("http_exchanges")
     if "host" in table.column_names:
         hosts = sorted({*hosts, *(str(h) for h in table.column("host").unique().to_pylist())})
     calls = world.table("sql_calls")
+    sessions = world.doc.get("pg_sessions")
+    if isinstance(sessions, dict):  # worlds built since pg_sessions exists
+        users, dbs = sessions.get("users") or {}, sessions.get("databases") or {}
+        return WorldFacts(
+            hosts=tuple(h for h in hosts if h),
+            has_http=world.has_http,
+            has_sql=world.has_sql,
+            pg_user=next(iter(users), _PG_DEFAULT) if isinstance(users, dict) else _PG_DEFAULT,
+            pg_database=next(iter(dbs), _PG_DEFAULT) if isinstance(dbs, dict) else _PG_DEFAULT,
+        )
     return WorldFacts(
         hosts=tuple(h for h in hosts if h),
         has_http=world.has_http,
