@@ -122,11 +122,29 @@ def run_pgbouncer(binary: str, pg: PostgresServer, workdir: Path) -> Iterator[tu
         proc.wait(10)
 
 
+def children(pid: int) -> list[int]:
+    out: list[int] = []
+    with contextlib.suppress(OSError):
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def spool_bytes(tape: Path) -> int:
+    """Bytes spooled but not yet decoded (the decoder deletes a segment once decoded)."""
+    return sum(p.stat().st_size for p in (tape / ".spool").glob("*.seg"))
+
+
 @contextlib.contextmanager
 def run_recorder(
-    pg: PostgresServer, tape: Path, *extra: str
+    pg: PostgresServer, tape: Path, *extra: str, stats: dict[str, Any] | None = None
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """``python -m recorder.pg`` on a free port, recording into ``tape``."""
+    """``python -m recorder.pg`` on a free port, recording into ``tape``.
+
+    ``stats`` receives, at the end: the decoder process's CPU seconds, the statements it
+    committed, the spool backlog when the recorder was told to stop, and how long the
+    recorder then took to exit (the decoder finishing the backlog).
+    """
     port = free_port()
     env = {**os.environ, "UNDERSTUDY_KEY": "5e" * 32, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
@@ -138,10 +156,31 @@ def run_recorder(
         wait_port(port)
         yield port, proc
     finally:
+        decoders = children(proc.pid)
+        backlog = spool_bytes(tape) if tape.exists() else 0
+        stopped = time.monotonic()
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        decoder_cpu = 0.0
+        while proc.poll() is None:
+            for pid in decoders:
+                with contextlib.suppress(OSError):
+                    decoder_cpu = max(decoder_cpu, cpu_seconds(pid))
+            time.sleep(0.02)
+        exit_s = time.monotonic() - stopped
+        _, err = proc.communicate(timeout=600)
         summary = [line for line in err.decode().splitlines() if "sql:" in line]
         print("   recorder:", summary[-1] if summary else err.decode()[-500:], file=sys.stderr)
+        if stats is not None and decoders:
+            found = re.search(r"'committed': (\d+)", summary[-1] if summary else "")
+            committed = int(found.group(1)) if found else 0
+            stats.update(
+                decoder_cpu_s=round(decoder_cpu, 2),
+                statements=committed,
+                decoder_cpu_us_per_statement=round(decoder_cpu / committed * 1e6, 1)
+                if committed else None,
+                backlog_bytes_at_stop=backlog,
+                exit_seconds_after_stop=round(exit_s, 2),
+            )  # fmt: skip
 
 
 def rss_kib(pid: int) -> int:
@@ -174,7 +213,11 @@ def throughput(
         targets: dict[str, tuple[int, int | None]] = {"direct": (pg.port, None)}
         if bouncer:
             targets["pgbouncer"] = stack.enter_context(run_pgbouncer(bouncer, pg, work / "pgb"))
-        rec_port, rec = stack.enter_context(run_recorder(pg, work / "throughput.tape"))
+        decoder: dict[str, Any] = {}
+        results["decoder"] = decoder
+        rec_port, rec = stack.enter_context(
+            run_recorder(pg, work / "throughput.tape", stats=decoder)
+        )
         targets["recorder"] = (rec_port, rec.pid)
         if args.relay_only:
             bare_port, bare = stack.enter_context(
@@ -195,6 +238,9 @@ def throughput(
                     if pid:
                         cpu[name].append((cpu_seconds(pid) - before) / done * 1e6)
                         line += f", proxy CPU {cpu[name][-1]:5.1f} us/transaction"
+                    if name == "recorder":
+                        backlog = spool_bytes(work / "throughput.tape") / 2**20
+                        line += f", spool backlog {backlog:.1f} MiB"
                     print(line, file=sys.stderr)
             res: dict[str, Any] = {name: summary(v) for name, v in tps.items()}
             for name, values in cpu.items():
@@ -219,8 +265,12 @@ def memory(pg: PostgresServer, args: argparse.Namespace, work: Path) -> dict[str
             ["pgbench", "-n", "-S", "-c", "1", "-M", "prepared", "-T", str(args.rss_seconds)],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
+        decoder_rss: list[int] = []
         while bench.poll() is None:
             samples.append((round(time.monotonic() - t0, 1), rss_kib(proc.pid)))
+            for pid in children(proc.pid):
+                with contextlib.suppress(OSError):
+                    decoder_rss.append(rss_kib(pid))
             time.sleep(1.0)
         out, _ = bench.communicate()
         end = rss_kib(proc.pid)
@@ -244,6 +294,7 @@ def memory(pg: PostgresServer, args: argparse.Namespace, work: Path) -> dict[str
         "rss_min_kib": min(values),
         "rss_max_kib": max(values),
         "rss_slope_kib_per_million_statements": round(per_million, 1),
+        "decoder_rss_kib": [min(decoder_rss), max(decoder_rss)] if decoder_rss else None,
         "samples": samples,
     }
 
@@ -302,10 +353,12 @@ def main() -> int:
                         "seconds": args.seconds, "rounds": args.rounds, "scale": args.scale},
             "throughput": throughput(pg, args, work, bouncer),
         }  # fmt: skip
+        results["decoder"] = results["throughput"].pop("decoder", {})
         if args.rss_seconds:
             results["memory"] = memory(pg, args, work)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
+    decoder = results["decoder"]
     for protocol, res in results["throughput"].items():
         line = ", ".join(
             f"{name} {res[name]['median']:.0f}"
@@ -321,6 +374,11 @@ def main() -> int:
             if name in res
         )
         print(f"{protocol}: proxy CPU us per transaction (median): {cpu}")
+    if decoder:
+        backlog = decoder["backlog_bytes_at_stop"] / 2**20
+        print(f"decoder: {decoder.get('decoder_cpu_us_per_statement')} us CPU per statement "
+              f"(idle priority); backlog at stop {backlog:.1f} MiB, recorder exited "
+              f"{decoder['exit_seconds_after_stop']} s after SIGINT")  # fmt: skip
     if "memory" in results:
         m = results["memory"]
         print(f"RSS over {m['statements']} statements on one connection: "

@@ -167,6 +167,14 @@ def _normalize_pg_recorder(data: dict[str, Any]) -> dict[str, Any]:
             ratios[f"pgbouncer / recorder CPU per transaction ({proto})"] = round(
                 bouncer["cpu_us_per_transaction"]["median"] / rec_cpu["median"], 3
             )
+    dec = data.get("decoder") or {}
+    if dec.get("decoder_cpu_us_per_statement"):
+        notes.append(
+            f"the SQL decoder process (idle CPU priority) spent "
+            f"{dec['decoder_cpu_us_per_statement']} us CPU per statement, outside the relay; "
+            f"{dec['backlog_bytes_at_stop'] / 2**20:.1f} MiB of spool were left to decode when "
+            f"the recorder was stopped, and it exited {dec['exit_seconds_after_stop']} s later"
+        )
     mem = data.get("memory") or {}
     if mem:
         notes.append(
@@ -174,6 +182,11 @@ def _normalize_pg_recorder(data: dict[str, Any]) -> dict[str, Any]:
             f"{mem['rss_min_kib'] // 1024}-{mem['rss_max_kib'] // 1024} MiB, slope "
             f"{mem['rss_slope_kib_per_million_statements'] / 1024:.1f} MiB per million "
             "(target: growth <= 50 MB per million)"
+            + (
+                f"; the decoder process: {mem['decoder_rss_kib'][0] // 1024}-"
+                f"{mem['decoder_rss_kib'][1] // 1024} MiB"
+                if mem.get("decoder_rss_kib") else ""
+            )
         )
     return {
         "benchmark": "pg_recorder",

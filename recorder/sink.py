@@ -12,7 +12,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import understudy
 from understudy.errors import TapeWriteError
@@ -20,7 +20,22 @@ from understudy.redact import Redactor
 from understudy.tape.meta import ensure_tape_dir, update_meta, utcnow
 from understudy.tape.writer import PartWriter
 
-__all__ = ["TapeSink"]
+__all__ = ["KindWriter", "TapeSink"]
+
+
+class KindStats(Protocol):
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+class KindWriter(Protocol):
+    """What the sink needs of a kind's writer: :class:`PartWriter`, or the SQL spool."""
+
+    @property
+    def stats(self) -> KindStats: ...
+
+    def append(self, row: Mapping[str, Any], nbytes: int = 256) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class TapeSink:
@@ -40,16 +55,14 @@ class TapeSink:
         self.on_fatal = on_fatal
         self.counters: Counter[str] = Counter()
         self.fatal: TapeWriteError | None = None
-        self._writers: dict[str, PartWriter] = {}
+        self._writers: dict[str, KindWriter] = {}
         self._lock = threading.Lock()
         self.started = utcnow()
 
     def open(self, kinds: tuple[str, ...]) -> None:
         """Create the writers for ``kinds`` and record the session start in ``tape.json``."""
         for kind in kinds:
-            w = PartWriter(
-                self.tape, kind, flush_interval=self.flush_interval, on_fatal=self._fatal
-            )
+            w = PartWriter(self.tape, kind, flush_interval=self.flush_interval, on_fatal=self.fail)
             w.start()
             self._writers[kind] = w
         update_meta(
@@ -60,10 +73,17 @@ class TapeSink:
             redaction=self.redactor.policy.summary(),
         )
 
+    def attach(self, kind: str, writer: KindWriter) -> None:
+        """Let ``writer`` commit ``kind`` instead of a :class:`PartWriter` (none queued yet)."""
+        old = self._writers.get(kind)
+        self._writers[kind] = writer
+        if old is not None:
+            old.close()
+
     def _known_kinds(self) -> list[str]:
         return [k for k in ("http", "sql") if (self.tape / k).is_dir()]
 
-    def _fatal(self, exc: TapeWriteError) -> None:
+    def fail(self, exc: TapeWriteError) -> None:
         with self._lock:
             first = self.fatal is None
             self.fatal = self.fatal or exc
@@ -107,6 +127,8 @@ class TapeSink:
             extra = {
                 k.split(".", 1)[1]: v for k, v in self.counters.items() if k.startswith(kind + ".")
             }
-            d.update(extra)
+            for key, value in extra.items():
+                known = d.get(key)
+                d[key] = known + value if isinstance(known, int) else value
             out[kind] = d
         return out

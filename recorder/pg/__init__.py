@@ -3,7 +3,10 @@
 ``start_pg_relay(config, sink)`` runs the relay on the current asyncio loop (``recorder.run``
 calls it); ``python -m recorder.pg`` runs it standalone. The pieces:
 
-- :mod:`recorder.pg.relay`: the asyncio adapter (sockets, startup phase, backpressure);
+- :mod:`recorder.pg.relay`: the asyncio adapter (sockets, startup phase, backpressure); it
+  forwards, then appends each chunk to the wire spool;
+- :mod:`recorder.pg.spool` and :mod:`recorder.pg.decode`: the spool on disk and the decoder
+  process (idle CPU priority) that runs the tracker over it and commits the rows;
 - :mod:`recorder.pg.capture`: the sans-IO :class:`Tracker` that turns both directions of a
   connection into statement rows; :mod:`recorder.pg.answers` holds its handlers of server
   messages, :mod:`recorder.pg.requests` the client requests waiting for them, and
@@ -14,8 +17,9 @@ calls it); ``python -m recorder.pg`` runs it standalone. The pieces:
 
 Every statement execution becomes one ``sql`` row of the tape; the counters
 ``sql.connections``, ``sql.statements``, ``sql.parse_errors``, ``sql.result_truncated``,
-``sql.copy_statements``, ``sql.upstream_errors``, ``sql.refused_connections`` and
-``sql.closed_unrecordable`` go to the sink's summary.
+``sql.copy_statements``, ``sql.upstream_errors``, ``sql.refused_connections``,
+``sql.closed_unrecordable``, ``sql.recovered_spools`` and ``sql.spool_truncated_bytes`` go to
+the sink's summary (the decoder's arrive when it exits).
 """
 
 from __future__ import annotations

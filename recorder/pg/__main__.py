@@ -65,8 +65,7 @@ async def _serve(config: RecorderConfig, *, relay_only: bool = False) -> dict[st
         on_fatal=on_fatal,
     )
     sink.open(("sql",))
-    relay = await start_pg_relay(config, sink)
-    relay.track = not relay_only
+    relay = await start_pg_relay(config, sink, track=not relay_only)
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     host, port = relay.bound

@@ -1,28 +1,34 @@
 """The PostgreSQL relay: a thin asyncio adapter around :class:`~recorder.pg.capture.Tracker`.
 
 Clients connect to the relay as if it were the database. Each chunk is written to the
-other side first and only then given to the tracker, so parsing never delays or changes the
-traffic; a chunk the tracker cannot follow is still forwarded (and that connection's
-tracking stops, with an ``error`` row). Both legs are :class:`asyncio.Protocol` objects with
-no awaits on the data path; backpressure pauses the reading side when the other side's
-write buffer is full.
+other side first and only then appended, with its arrival time, to the wire spool
+(:mod:`recorder.pg.spool`); a separate decoder process turns the spool into statement rows
+with the :class:`~recorder.pg.capture.Tracker`, so parsing never delays or changes the
+traffic, and a chunk the tracker cannot follow has been forwarded all the same (that
+connection's tracking stops, with an ``error`` row). Both legs are :class:`asyncio.Protocol`
+objects with no awaits on the data path; backpressure pauses the reading side when the other
+side's write buffer is full.
 
 The startup phase is the one place the relay acts on bytes before forwarding them: it
 answers SSLRequest and GSSENCRequest with ``N`` itself, hands the StartupMessage (database,
-user, application_name) to a new tracker, and forwards a CancelRequest to the upstream on
+user, application_name) to the spool, and forwards a CancelRequest to the upstream on
 its own connection (it names the upstream's BackendKeyData, which passed through unchanged).
-Authentication messages pass through and are never decoded. An upstream that cannot be
-reached (or refuses the TLS ``--pg-upstream-tls require`` asks for) is reported to the client
-as a server would: a FATAL ErrorResponse with SQLSTATE 08006, then the connection closes.
+Authentication messages pass through and never reach the spool (:class:`AuthFilter`). An
+upstream that cannot be reached (or refuses the TLS ``--pg-upstream-tls require`` asks for)
+is reported to the client as a server would: a FATAL ErrorResponse with SQLSTATE 08006,
+then the connection closes.
 
-A tape that cannot be written closes the connections whose rows it refused, and new
-connections are closed on arrival: the relay never forwards what it cannot record.
+A spool or tape that cannot be written (or a decoder that dies) closes the connections, and
+new connections are closed on arrival: the relay never forwards what it cannot record.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
+import os
 import secrets
 import socket
 import struct
@@ -31,8 +37,8 @@ from dataclasses import dataclass, field
 from typing import Final, cast
 
 from recorder.config import RecorderConfig
-from recorder.pg.capture import Row, Tracker
-from recorder.pg.rows import CaptureSettings, Session
+from recorder.pg.rows import CaptureSettings, safe_text
+from recorder.pg.spool import CLIENT, CLOSE, OPEN, SERVER, AuthFilter, SpoolWriter, policy_to_json
 from recorder.pg.tls import UpstreamTLSError, negotiate
 from recorder.sink import TapeSink
 from understudy.errors import ConfigError, PgProtocolError, TapeWriteError
@@ -47,7 +53,6 @@ from understudy.pgwire import (
     encode,
     error_response,
 )
-from understudy.sqlredact import SqlRedactor
 
 __all__ = ["PgRelay", "RelaySettings", "start_pg_relay"]
 
@@ -113,11 +118,15 @@ class _ServerSide(asyncio.Protocol):
         client = conn.client
         if client is not None:
             client.write(data)
-        tracker = conn.tracker
-        if tracker is not None:
-            rows = tracker.server_bytes(data, time.time())
-            if rows:
-                conn.emit(rows)
+        spool = conn.spool
+        if spool is not None:
+            auth = conn.auth_server
+            if auth is not None:
+                data = conn.end_of_auth(auth.feed(data))
+            try:
+                spool.add(conn.num, SERVER, time.time(), data)
+            except TapeWriteError:
+                conn.unrecordable()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.answer is not None and not self.answer.done():
@@ -142,7 +151,10 @@ class _ClientSide(asyncio.Protocol):
         self.relay = relay
         self.client: asyncio.Transport | None = None
         self.server: asyncio.Transport | None = None
-        self.tracker: Tracker | None = None
+        self.spool: SpoolWriter | None = None  # set once the StartupMessage is spooled
+        self.num = 0
+        self.auth_client: AuthFilter | None = None  # until authentication ends
+        self.auth_server: AuthFilter | None = None
         self.startup: bytearray | None = bytearray()  # None once past the startup phase
         self.pending: list[bytes] = []  # for the upstream, until it is connected
         self.pending_size = 0
@@ -178,9 +190,15 @@ class _ClientSide(asyncio.Protocol):
             server.write(data)
         else:
             self._queue_upstream(data)
-        tracker = self.tracker
-        if tracker is not None:
-            tracker.client_bytes(data, time.time())
+        spool = self.spool
+        if spool is not None:
+            auth = self.auth_client
+            if auth is not None:
+                data = auth.feed(data)
+            try:
+                spool.add(self.num, CLIENT, time.time(), data)
+            except TapeWriteError:
+                self.unrecordable()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.finish("client disconnected")
@@ -220,8 +238,11 @@ class _ClientSide(asyncio.Protocol):
             self._queue_upstream(packet + rest)
             if code != CANCEL_REQUEST_CODE:
                 self._start_tracking(packet)
-                if rest and self.tracker is not None:
-                    self.tracker.client_bytes(rest, time.time())
+                if rest and self.spool is not None and self.auth_client is not None:
+                    try:
+                        self.spool.add(self.num, CLIENT, time.time(), self.auth_client.feed(rest))
+                    except TapeWriteError:
+                        self.unrecordable()
             return
 
     def _start_tracking(self, packet: bytes) -> None:
@@ -230,11 +251,39 @@ class _ClientSide(asyncio.Protocol):
         except PgProtocolError:
             self.relay.sink.count("sql.parse_errors")
             return  # forwarded anyway: the server answers it as it sees fit
-        if not isinstance(msg, StartupMessage) or not self.relay.track:
-            return
-        session = Session(secrets.token_hex(8), self.client_addr, msg.parameters)
         relay = self.relay
-        self.tracker = Tracker(session, relay.redactor, relay.settings.capture, relay.sink.count)
+        spool = relay.spool
+        if not isinstance(msg, StartupMessage) or spool is None:
+            return
+        relay.conn_seq += 1
+        self.num = relay.conn_seq
+        opened = {
+            "conn_id": secrets.token_hex(8),
+            "client_addr": self.client_addr,
+            "params": {k: safe_text(v) for k, v in msg.parameters.items()},
+        }
+        try:
+            spool.add(self.num, OPEN, time.time(), json.dumps(opened).encode())
+        except TapeWriteError:
+            self.unrecordable()
+            return
+        self.spool = spool
+        self.auth_client = AuthFilter(server=False)
+        self.auth_server = AuthFilter(server=True)
+
+    def end_of_auth(self, data: bytes) -> bytes:
+        """Server bytes passed the filter; once it saw ReadyForQuery, stop filtering."""
+        auth = self.auth_server
+        if auth is not None and auth.done:
+            self.auth_server = None
+            client, self.auth_client = self.auth_client, None
+            rest = client.finish() if client is not None else b""
+            if rest and self.spool is not None:
+                try:
+                    self.spool.add(self.num, CLIENT, time.time(), rest)
+                except TapeWriteError:
+                    self.unrecordable()
+        return data
 
     def _queue_upstream(self, data: bytes) -> None:
         if self.server is not None:
@@ -301,17 +350,12 @@ class _ClientSide(asyncio.Protocol):
         self.finish("upstream unreachable")
 
     # -- endings -----------------------------------------------------------------------------------
-    def emit(self, rows: list[Row]) -> None:
-        """Append finished rows to the tape; a failed tape ends this connection."""
-        sink = self.relay.sink
-        try:
-            for row, nbytes in rows:
-                sink.append("sql", row, nbytes)
-        except TapeWriteError:
-            sink.count("sql.closed_unrecordable")
+    def unrecordable(self) -> None:
+        """The spool failed: this connection must not go on unrecorded."""
+        if not self.closed:
+            self.relay.sink.count("sql.closed_unrecordable")
+            self.spool = None
             self.finish("tape write failed", abort=True)
-            return
-        sink.count("sql.statements", len(rows))
 
     def leg_lost(self) -> None:
         """One transport is gone; the connection is done when both are."""
@@ -333,11 +377,10 @@ class _ClientSide(asyncio.Protocol):
         self.closed = True
         if self.connect_task is not None and not self.connect_task.done():
             self.connect_task.cancel()
-        tracker, self.tracker = self.tracker, None
-        if tracker is not None:
-            rows = tracker.close(reason, time.time())
-            if rows and reason != "tape write failed":
-                self.emit(rows)
+        spool, self.spool = self.spool, None
+        if spool is not None:
+            with contextlib.suppress(TapeWriteError):
+                spool.add(self.num, CLOSE, time.time(), reason.encode())
         for transport in (self.client, self.server):
             if transport is not None:
                 if abort:
@@ -349,13 +392,14 @@ class _ClientSide(asyncio.Protocol):
 class PgRelay:
     """The listening relay; created and started by :func:`start_pg_relay`."""
 
-    def __init__(self, settings: RelaySettings, sink: TapeSink) -> None:
+    def __init__(self, settings: RelaySettings, sink: TapeSink, *, track: bool = True) -> None:
         self.settings = settings
         self.sink = sink
-        self.redactor = SqlRedactor(sink.redactor)
         self.connections: set[_ClientSide] = set()
         self.closing = False
-        self.track = True  # False only to measure the bare relay (benchmarks)
+        self.track = track  # False only to measure the bare relay (benchmarks)
+        self.spool: SpoolWriter | None = None
+        self.conn_seq = 0
         self._server: asyncio.AbstractServer | None = None
 
         self.bound: tuple[str, int] = settings.listen
@@ -364,6 +408,8 @@ class PgRelay:
         """Listen; raises :class:`ConfigError` when the address cannot be bound."""
         loop = asyncio.get_running_loop()
         host, port = self.settings.listen
+        if self.track and self.spool is None:
+            self.spool = self._start_spool(loop)
         try:
             self._server = await loop.create_server(
                 lambda: _ClientSide(self), host, port, reuse_address=True, backlog=1024
@@ -372,6 +418,23 @@ class PgRelay:
             raise ConfigError(f"--pg {host}:{port}: {exc.strerror or exc}") from exc
         sockname = self._server.sockets[0].getsockname()
         self.bound = (str(sockname[0]), int(sockname[1]))
+
+    def _start_spool(self, loop: asyncio.AbstractEventLoop) -> SpoolWriter:
+        """The wire spool and its decoder process, as the sink's ``sql`` writer."""
+        sink = self.sink
+        config = {
+            "policy": policy_to_json(sink.redactor.policy),
+            "capture": dataclasses.asdict(self.settings.capture),
+            "flush_interval": sink.flush_interval,
+        }
+        env = {**os.environ, "UNDERSTUDY_KEY": sink.redactor.pseudonymizer.key.hex()}
+        spool = SpoolWriter(
+            sink.tape, config=config, decoder_env=env, flush_interval=sink.flush_interval,
+            on_fatal=sink.fail,
+        )  # fmt: skip
+        spool.start(loop)
+        sink.attach("sql", spool)
+        return spool
 
     async def close(self) -> None:
         """Stop accepting, end every connection (in-flight statements: ``recorder shutdown``)."""
@@ -389,17 +452,19 @@ class PgRelay:
                     if not conn.done.done():
                         conn.abort()
                 await asyncio.wait(late, timeout=1.0)
+        if self.spool is not None:
+            self.spool.seal()  # the sink's close() then waits for the decoder
         if self._server is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 5.0)
 
 
-async def start_pg_relay(config: RecorderConfig, sink: TapeSink) -> PgRelay:
+async def start_pg_relay(config: RecorderConfig, sink: TapeSink, *, track: bool = True) -> PgRelay:
     """Start the relay on the running loop: listen on ``config.pg_listen``, forward to
     ``config.pg_upstream``, record every statement into ``sink`` (kind ``sql``).
 
     Returns a handle with ``bound`` (the address actually bound) and ``await close()``.
     """
-    relay = PgRelay(RelaySettings.from_config(config), sink)
+    relay = PgRelay(RelaySettings.from_config(config), sink, track=track)
     await relay.start()
     return relay

@@ -105,6 +105,11 @@ def test_twenty_random_sigkills_lose_at_most_the_last_flushes(
         stop.set()
         for t in threads:
             t.join(10)
+        # The SQL decoder outlives its recorder: it decodes what was spooled, then exits.
+        deadline = time.monotonic() + 60
+        while [p for p in (tape / ".spool").iterdir() if p.suffix in (".seg", ".json")]:
+            assert time.monotonic() < deadline, "the SQL decoder did not finish the spool"
+            time.sleep(0.05)
 
         _readable_everywhere(tape)
         t = open_tape(tape)

@@ -42,6 +42,29 @@ def test_scram_authentication_passes_through(pg, record):
     assert rec.summary["sql"]["connections"] == 3
 
 
+def test_authentication_never_reaches_the_spool(pg, record):
+    """The spool holds raw wire bytes until decoded: the SASL exchange must not be among them."""
+    rec = record()
+    dsn = f"postgresql://{SCRAM_USER}:{SCRAM_PASSWORD}@{rec.host}:{rec.port}/{pg.database}"
+    with psycopg.connect(dsn) as conn:
+        conn.execute("SELECT 'spooled-marker' AS m").fetchone()
+        spool = rec.tape / ".spool"
+        deadline = time.monotonic() + 10
+        raw = b""
+        while b"spooled-marker" not in raw:
+            assert time.monotonic() < deadline, "the query never reached the spool"
+            time.sleep(0.02)
+            raw = b"".join(p.read_bytes() for p in spool.glob("*.seg"))
+        assert oct(spool.stat().st_mode & 0o777) == "0o700"
+        assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in spool.iterdir())
+    assert b"SCRAM-SHA-256" not in raw  # AuthenticationSASL / SASLInitialResponse
+    assert b"n,,n=" not in raw and b",p=" not in raw  # client-first, client-final (proof)
+    assert SCRAM_PASSWORD.encode() not in raw
+    assert b"server_version" in raw  # what follows authentication is spooled
+    rec.stop()
+    assert not list((rec.tape / ".spool").glob("*.seg"))  # decoded, then deleted
+
+
 @pytest.mark.parametrize("loop_kind", ["uvloop", "asyncio"])
 def test_upstream_tls_required(pg, record, loop_kind):
     rec = record(upstream_tls="require", loop_kind=loop_kind)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 import polars as pl
 import psycopg
 import pytest
+from pg_relay_helpers import Recording
 
 from recorder.pg import CaptureSettings
 from understudy.errors import TapeWriteError
@@ -190,18 +193,36 @@ def test_client_leaving_mid_transaction(pg, record):
 
 
 def test_unwritable_tape_refuses_traffic(pg, record):
+    """The decoder process dies (as it would when its tape cannot be written): traffic stops."""
     rec = record()
+    spool = rec.relay.spool
+    assert spool is not None
+    decoder = spool._decoder.proc
+    assert decoder is not None and decoder.poll() is None
     with psycopg.connect(rec.dsn(), autocommit=True) as conn:
         conn.execute("SELECT 1 AS recorded")
-        rec.sink.fatal = TapeWriteError("disk full (simulated)")
+        os.kill(decoder.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while rec.sink.healthy and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert isinstance(rec.sink.fatal, TapeWriteError)
+        assert "decoder" in str(rec.sink.fatal)
         out = rec.psql("-c", "SELECT 2", check=False)
         assert out.returncode != 0  # a new connection is closed on arrival
         with pytest.raises(psycopg.OperationalError):
             conn.execute("SELECT 3 AS unrecorded")  # its row cannot be written: closed
             conn.execute("SELECT 4")
-    rec.stop()
-    assert rec.summary["sql"]["refused_connections"] == 1
-    assert rec.summary["sql"]["closed_unrecordable"] == 1
+    with pytest.raises(TapeWriteError):
+        rec.stop()
+    assert rec.sink.counters["sql.refused_connections"] == 1
+    assert rec.sink.counters["sql.closed_unrecordable"] == 1
+    # What was spooled before the decoder died is decoded by the next recorder on the tape.
+    again = Recording(pg, rec.tape)
+    df = again.stop()
+
+    assert "SELECT 1 AS recorded" in df["sql"].to_list()
+    assert again.summary["sql"]["recovered_spools"] == 1
+    assert not list((rec.tape / ".spool").glob("*.seg"))
 
 
 def test_large_rows_are_forwarded_and_capped(pg, record):

@@ -1,0 +1,115 @@
+"""The wire spool between the relay and its decoder process: filtering, rotation, recovery."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import struct
+import time
+
+import polars as pl
+import psycopg
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pg_relay_helpers import Recording, rows
+
+import recorder.pg.spool as spool_module
+from recorder.pg.spool import AuthFilter
+
+
+def _frame(code: bytes, payload: bytes) -> bytes:
+    return code + struct.pack("!I", len(payload) + 4) + payload
+
+
+SERVER_AUTH = [
+    _frame(b"R", struct.pack("!I", 10) + b"SCRAM-SHA-256\0\0"),
+    _frame(b"R", struct.pack("!I", 11) + b"r=nonce,s=salt,i=4096"),
+    _frame(b"R", struct.pack("!I", 12) + b"v=signature"),
+    _frame(b"R", struct.pack("!I", 0)),
+]
+SERVER_AFTER = [
+    _frame(b"S", b"server_version\x0015\0"),
+    _frame(b"K", struct.pack("!II", 7, 9)),
+    _frame(b"Z", b"I"),
+    _frame(b"T", b"\0\0"),
+    _frame(b"C", b"SELECT 0\0"),
+    _frame(b"Z", b"I"),
+]
+
+
+def _chunks(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+    return [data[a:b] for a, b in itertools.pairwise(points)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=12))
+def test_server_authentication_is_dropped_whatever_the_chunking(cuts: list[int]) -> None:
+    stream = b"".join(SERVER_AUTH + SERVER_AFTER)
+    f = AuthFilter(server=True)
+    out = b""
+    for chunk in _chunks(stream, cuts):
+        out += f.feed(chunk) if not f.done else chunk
+    assert f.done
+    assert out == b"".join(SERVER_AFTER)
+
+
+@settings(max_examples=200, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=8))
+def test_client_password_messages_are_dropped(cuts: list[int]) -> None:
+    secret = _frame(b"p", b"SCRAM-SHA-256\0" + struct.pack("!i", 8) + b"n,,n=,r=")
+    proof = _frame(b"p", b"c=biws,r=nonce,p=proof")
+    f = AuthFilter(server=False)
+    out = b""
+    for chunk in _chunks(secret + proof, cuts):
+        out += f.feed(chunk)
+    assert out == b"" and f.finish() == b""
+
+
+def test_a_non_frame_is_spooled_as_is_for_the_decoder_to_report() -> None:
+    f = AuthFilter(server=True)
+    junk = b"R\x00\x00\x00\x01garbage"  # length 1: not a frame
+    assert f.feed(junk) == junk and f.done
+
+
+def test_many_segments_are_decoded_in_order_and_deleted(
+    pg, record, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(spool_module, "SEGMENT_BYTES", 4096)
+    rec = record()
+    with psycopg.connect(rec.dsn(), autocommit=True) as conn:
+        for i in range(400):
+            conn.execute(f"SELECT {i} AS i, repeat('x', 50) AS pad").fetchone()
+    df = rec.stop()
+    got = [int(s.split()[1]) for s in df["sql"].to_list() if " AS i," in s]
+    assert got == list(range(400))
+    assert df["statement_id"].n_unique() == df.height
+    assert not list((rec.tape / ".spool").iterdir())
+
+
+def test_recovery_does_not_repeat_committed_rows(pg, record) -> None:
+    rec = record()
+    spool = rec.relay.spool
+    assert spool is not None and spool._decoder.proc is not None
+    with psycopg.connect(rec.dsn(), autocommit=True) as conn:
+        for i in range(50):
+            conn.execute(f"SELECT {i} AS committed_first").fetchone()
+        deadline = time.monotonic() + 20  # the decoder commits them (flush interval 0.2 s)
+        while not (rec.tape / "sql").is_dir() or rows(rec.tape).height < 50:
+            assert time.monotonic() < deadline, "the decoder did not commit"
+            time.sleep(0.05)
+        os.kill(spool._decoder.proc.pid, signal.SIGKILL)
+        with pytest.raises(psycopg.OperationalError):
+            for i in range(1000):
+                conn.execute(f"SELECT {i} AS after_the_kill").fetchone()
+                time.sleep(0.01)
+    with pytest.raises(Exception, match="decoder"):
+        rec.stop()
+    again = Recording(pg, rec.tape)
+    df = again.stop()
+    assert again.summary["sql"]["recovered_spools"] == 1
+    assert df["statement_id"].n_unique() == df.height  # nothing twice
+    first = df.filter(pl.col("sql").str.contains("committed_first"))["sql"].to_list()
+    assert sorted(int(s.split()[1]) for s in first) == list(range(50))
