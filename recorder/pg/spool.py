@@ -267,6 +267,15 @@ class SpoolWriter:
         self._queue.put(None)
         if self._thread is not None:
             self._thread.join()
+        left = 0
+        for seg in self.directory.glob(f"{self.prefix}-*.seg"):
+            with contextlib.suppress(FileNotFoundError):  # the decoder deletes as it goes
+                left += seg.stat().st_size
+        if left >= 8 * 1024 * 1024 and self._decoder.proc is not None:
+            print(
+                f"understudy: decoding the last {left / 2**20:.0f} MiB of spooled PostgreSQL "
+                "traffic into the tape...", file=sys.stderr, flush=True,
+            )  # fmt: skip
         self._decoder.finish()
         if self._lock_fd >= 0:
             with contextlib.suppress(OSError):
