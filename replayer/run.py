@@ -4,7 +4,10 @@ One asyncio loop carries the HTTP front door (mitmproxy in proxy mode, the lean 
 reverse mode) and, when the world holds SQL or ``--pg`` is given, the PostgreSQL replayer
 (``replayer.pg.start_pg_server``, when that package is present). Everything that can be
 checked before serving is checked first (world valid, ports free, key readable, tape and
-report writable): bad input fails with one line and nothing listens.
+report writable): bad input fails with one line and nothing listens. The world's HTTP index
+is prepared by a short-lived child (:mod:`replayer.prepared`): this process reads only
+``world.json`` and the compact index, and never imports Arrow unless the PostgreSQL replayer
+(or a session tape) needs it.
 
 Example::
 
@@ -24,18 +27,21 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from replayer.config import ReplayConfig
 from replayer.core import Behaviour, BehaviourSettings, WorldModel, policy_from_world
+from replayer.core.doc import parse_doc
+from replayer.prepared import Prepared, prepare_world
 from replayer.session import Session, build_report, write_report
 from understudy.errors import ConfigError, TapeWriteError
 from understudy.redact import Pseudonymizer, Redactor, load_key
-from understudy.world import World, load_world
+from understudy.world.meta import WorldDoc, read_world_doc
 
 if TYPE_CHECKING:
     from replayer.session.tape import SessionTape
+    from understudy.world import World
 
 __all__ = ["PgServerHandle", "Plan", "check_port_free", "plan", "replay", "run"]
 
@@ -53,13 +59,13 @@ class PgServerHandle(Protocol):
 class Plan:
     """Which servers this world and these options start, and why not the others."""
 
-    def __init__(self, config: ReplayConfig, world: World) -> None:
+    def __init__(self, config: ReplayConfig, world: World | WorldDoc) -> None:
         self.http = config.http_listen is not None and (world.has_http or config.http_explicit)
         self.pg = not config.no_pg and (world.has_sql or config.pg_listen is not None)
         self.notes: list[str] = []
 
 
-def plan(config: ReplayConfig, world: World) -> Plan:
+def plan(config: ReplayConfig, world: World | WorldDoc) -> Plan:
     """Decide the servers; raise :class:`ConfigError` when there is nothing to serve."""
     p = Plan(config, world)
     if p.pg and _pg_starter() is None:
@@ -163,8 +169,33 @@ async def replay(
 
     ``on_serving`` gets ``{"http": [[host, port], ...], "pg": [host, port] | None, "seed"}``
     once every server listens and SIGINT/SIGTERM stop the session (``--ready-file``)."""
-    with _arrow_threads(1):
-        world = load_world(config.world)
+    doc = read_world_doc(config.world)
+    preparing = asyncio.ensure_future(asyncio.to_thread(prepare_world, doc))
+    try:
+        if config.http_listen is not None and config.proxy_mode:
+            importlib.import_module("replayer.mitm")  # meanwhile, on the other core
+    except BaseException:
+        with contextlib.suppress(Exception):
+            (await preparing).close()
+        raise
+    prepared = await preparing
+    try:
+        return await _replay(config, prepared, out=out, on_ready=on_ready, stop=stop,
+                             on_serving=on_serving)  # fmt: skip
+    finally:
+        prepared.close()
+
+
+async def _replay(
+    config: ReplayConfig,
+    prepared: Prepared,
+    *,
+    out: TextIO,
+    on_ready: Callable[[list[tuple[str, int]]], None] | None,
+    stop: asyncio.Event | None,
+    on_serving: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    world = prepared.doc
     p = plan(config, world)
     if p.http and config.http_listen is not None:
         check_port_free(config.http_listen, "--http")
@@ -176,9 +207,11 @@ async def replay(
         identity_headers=config.identity_headers,
     )  # fmt: skip
     redactor = Redactor(policy, Pseudonymizer(load_key()))
-    with _arrow_threads(1):
-        model = WorldModel.from_world(world, default_class=config.default_class)
-        _release_indexed(world)
+    model = WorldModel.from_index(
+        parse_doc(world.doc), prepared.responses, prepared.index,
+        default_class=config.default_class,
+    )  # fmt: skip
+    _settle()
     seed = config.seed if config.seed is not None else secrets.randbits(32)
     config = dataclasses.replace(config, seed=seed)  # every server draws from the same seed
     behaviour = Behaviour(model, redactor, BehaviourSettings(
@@ -204,7 +237,7 @@ async def replay(
         if p.pg:
             starter = _pg_starter()
             assert starter is not None
-            pg_handle = await starter(config, world, redactor)
+            pg_handle = await starter(config, _full_world(config), redactor)
             servers.append(pg_handle)
         if p.http and config.http_listen is not None:
             server, task = await _start_http(config, behaviour, session)
@@ -258,40 +291,38 @@ async def replay(
     return report
 
 
-@contextlib.contextmanager
-def _arrow_threads(n: int) -> Iterator[None]:
-    """Arrow's CPU and IO thread pools at ``n`` threads while the world is read and indexed.
+def _full_world(config: ReplayConfig) -> World:
+    """The world with its tables, for the PostgreSQL replayer (which reads them in Arrow);
+    the HTTP exchanges are left out: their index is prepared already.
 
-    Each pool thread keeps its own allocator heap, and what a heap keeps after the tables
-    are indexed stays resident: one thread leaves about 20 MiB less behind with 100k
-    exchanges (on 2 cores) for a few tenths of a second more start-up. The pools get their
+    Arrow's CPU and IO pools run one thread while the tables are read: each pool thread
+    keeps its own allocator heap, and what a heap keeps stays resident. The pools get their
     former sizes back afterwards (others may share this process)."""
     import pyarrow as pa
 
+    from understudy.world import load_world
+
     cpu, io = pa.cpu_count(), pa.io_thread_count()
-    pa.set_cpu_count(n)
-    pa.set_io_thread_count(n)
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
     try:
-        yield
+        world = load_world(config.world)
     finally:
         pa.set_cpu_count(cpu)
         pa.set_io_thread_count(io)
-
-
-def _release_indexed(world: World) -> None:
-    """The exchanges are indexed: let their table (and Arrow's scratch memory) go, and move
-    what stays (the indexes: one object or more per recorded key) out of the cyclic garbage
-    collector's sight, so its full passes do not rescan the world on every request burst."""
     world.tables.pop("http_exchanges", None)
-    with contextlib.suppress(Exception):
-        import pyarrow as pa
+    return world
 
-        pa.default_memory_pool().release_unused()
+
+def _settle() -> None:
+    """Move what the world left (the indexes: a few arrays and one object per route, near
+    miss candidate and multi-row key) out of the cyclic garbage collector's sight, so its
+    full passes do not rescan the world on every request burst."""
     gc.collect()
     gc.freeze()
 
 
-def _redaction(world: World) -> dict[str, Any]:
+def _redaction(world: WorldDoc) -> dict[str, Any]:
     source = world.doc.get("source")
     red = source.get("redaction") if isinstance(source, dict) else None
     return red if isinstance(red, dict) else {}

@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from replayer.core.index import ExchangeIndex
 from replayer.core.limits import LimitHit
-from replayer.core.responses import ResponseStore
+from replayer.core.responses import Responses
 from replayer.core.types import MISS_STATUS, StoredResponse
 
 __all__ = ["fault_response", "limited_response", "miss_response", "refused_response"]
@@ -24,7 +24,7 @@ _JSON: Final = (("Content-Type", "application/json"),)
 def limited_response(
     hit: LimitHit,
     index: ExchangeIndex,
-    store: ResponseStore,
+    store: Responses,
     host: str,
     method: str,
     route: str,
@@ -46,7 +46,7 @@ def limited_response(
 
 def refused_response(
     index: ExchangeIndex,
-    store: ResponseStore,
+    store: Responses,
     host: str,
     method: str,
     route: str,
@@ -60,7 +60,7 @@ def refused_response(
     return StoredResponse(status, _JSON, b'{"error":"forbidden"}')
 
 
-def fault_response(kind: str, error_rows: dict[int, int], store: ResponseStore) -> StoredResponse:
+def fault_response(kind: str, error_rows: dict[int, int], store: Responses) -> StoredResponse:
     """A recorded 5xx of the route for an injected ``5xx`` (or ``503``...) fault."""
     status = int(kind) if kind.isdigit() else None
     row = error_rows.get(status) if status is not None else None

@@ -10,17 +10,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from replayer.core.doc import DocSpecs, Permission, RouteSpec, parse_doc
 from replayer.core.index import ExchangeIndex
-from replayer.core.responses import ResponseStore
+from replayer.core.responses import Responses, ResponseStore
 from replayer.core.routing import RouteTable
 from understudy.errors import ConfigError, WorldError
 from understudy.redact import RedactionPolicy
-from understudy.world import World
 
-__all__ = ["WorldModel", "policy_from_world"]
+if TYPE_CHECKING:
+    from understudy.world import World
+
+__all__ = ["WorldModel", "index_exchanges", "policy_from_world"]
 
 RouteKey = tuple[str, str, str]
 
@@ -71,7 +73,7 @@ class WorldModel:
     """Everything the behaviour core reads, indexed."""
 
     specs: DocSpecs
-    store: ResponseStore
+    store: Responses
     index: ExchangeIndex
     routes: RouteTable
     route_specs: dict[RouteKey, RouteSpec]
@@ -88,15 +90,20 @@ class WorldModel:
     def from_world(cls, world: World, *, default_class: str | None = None) -> WorldModel:
         """Validate and index ``world``; raise WorldError / ConfigError before serving."""
         specs = parse_doc(world.doc)
-        store = ResponseStore(world.table("http_responses"))
-        limit_statuses: dict[str, set[int]] = {}
-        for rl in specs.rate_limits:
-            limit_statuses.setdefault(rl.host.lower(), set()).add(rl.limit_status)
-        route_specs = {(r.host.lower(), r.method, r.route): r for r in specs.routes}
-        with_histogram = {k for k, r in route_specs.items() if r.histogram}
-        index = ExchangeIndex.build(
-            world.table("http_exchanges"), store, limit_statuses, with_histogram
-        )
+        store, index = index_exchanges(world, specs)
+        return cls.from_index(specs, store, index, default_class=default_class)
+
+    @classmethod
+    def from_index(
+        cls,
+        specs: DocSpecs,
+        store: Responses,
+        index: ExchangeIndex,
+        *,
+        default_class: str | None = None,
+    ) -> WorldModel:
+        """The model of a world whose exchanges are indexed already (``index``, ``store``)."""
+        route_specs = _route_specs(specs)
         routes = RouteTable.build([*index.routes, *route_specs])
         permissions = {
             (p.host.lower(), p.method, p.route, p.identity_class): p for p in specs.permissions
@@ -119,6 +126,23 @@ class WorldModel:
             class_names=names,
             default_class=_default_class(default_class, names, index.class_counts, specs),
         )
+
+
+def _route_specs(specs: DocSpecs) -> dict[RouteKey, RouteSpec]:
+    return {(r.host.lower(), r.method, r.route): r for r in specs.routes}
+
+
+def index_exchanges(world: World, specs: DocSpecs) -> tuple[ResponseStore, ExchangeIndex]:
+    """The world's responses (in Arrow) and its exchanges indexed (imports Arrow)."""
+    store = ResponseStore(world.table("http_responses"))
+    limit_statuses: dict[str, set[int]] = {}
+    for rl in specs.rate_limits:
+        limit_statuses.setdefault(rl.host.lower(), set()).add(rl.limit_status)
+    with_histogram = {k for k, r in _route_specs(specs).items() if r.histogram}
+    index = ExchangeIndex.build(
+        world.table("http_exchanges"), store, limit_statuses, with_histogram
+    )
+    return store, index
 
 
 def _default_class(

@@ -1,5 +1,9 @@
 """Recorded responses, materialised lazily from the world's ``http_responses`` table.
 
+:class:`Responses` is what the behaviour core needs of them; :class:`ResponseStore` holds them
+in Arrow (building an index, tests), :class:`~replayer.prepared.responses.FileResponses` in a
+file read on demand (the serving process, which never imports Arrow).
+
 A world of 100k exchanges may hold 100k distinct bodies; they stay in Arrow memory until a
 request needs one, then become a :class:`StoredResponse` (cached, shared by decisions).
 Framing headers (Content-Length, Transfer-Encoding, Content-Encoding: bodies are stored
@@ -9,13 +13,14 @@ decoded) and hop-by-hop headers are dropped: front doors frame the body themselv
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Final
-
-import pyarrow as pa
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from replayer.core.types import Headers, StoredResponse
 
-__all__ = ["DROP_HEADERS", "ResponseStore", "clean_headers"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["DROP_HEADERS", "ResponseStore", "Responses", "clean_headers"]
 
 #: Headers a replayed response never carries as recorded.
 DROP_HEADERS: Final = frozenset(
@@ -47,6 +52,14 @@ def clean_headers(headers: Iterable[Any]) -> Headers:
     return tuple(out)
 
 
+class Responses(Protocol):
+    """What the behaviour core reads of recorded responses: table row -> response."""
+
+    def __len__(self) -> int: ...
+
+    def get(self, row: int) -> StoredResponse: ...
+
+
 class ResponseStore:
     """Table row -> :class:`StoredResponse`, built on first use (nothing per row until then)."""
 
@@ -59,6 +72,8 @@ class ResponseStore:
 
     def ids_table(self) -> pa.Table:
         """``response_id``, ``row``, ``stored_status`` (the first row of each id), for joins."""
+        import pyarrow as pa
+
         t = self._table
         rows = pa.table({
             "response_id": t.column("response_id"),

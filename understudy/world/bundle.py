@@ -14,17 +14,18 @@ import pyarrow.parquet as pq
 
 from understudy.errors import WorldError
 from understudy.tape.writer import fsync_dir
-from understudy.world.schema import (
+from understudy.world.meta import (
+    MAX_WORLD_JSON_BYTES,
     REQUIRED_KEYS,
-    TABLES,
     WORLD_FORMAT,
     WORLD_JSON,
     WORLD_SCHEMA_VERSION,
+    read_world_doc,
 )
+from understudy.world.schema import TABLES
 
 __all__ = ["MAX_WORLD_JSON_BYTES", "World", "load_world", "write_world"]
 
-MAX_WORLD_JSON_BYTES = 256 * 1024 * 1024
 _META_KEY = b"understudy.world_schema_version"
 
 
@@ -94,44 +95,9 @@ def write_world(path: Path, doc: dict[str, Any], tables: dict[str, pa.Table]) ->
 
 def load_world(path: Path | str) -> World:
     """Load and validate a world bundle; raise :class:`WorldError` with an actionable message."""
-    path = Path(path).expanduser()
-    meta = path / WORLD_JSON
-    if not path.is_dir():
-        raise WorldError(f"{path}: no such world directory (build one with `understudy analyze`)")
-    if not meta.is_file():
-        raise WorldError(f"{path}: no world.json (build one with `understudy analyze`)")
-    try:
-        size = meta.stat().st_size
-        if size > MAX_WORLD_JSON_BYTES:
-            raise WorldError(f"{meta}: {size} bytes is larger than any world.json we write")
-        doc = json.loads(meta.read_bytes())
-    except (OSError, ValueError, RecursionError) as exc:
-        raise WorldError(f"{meta}: corrupt or unreadable world.json ({exc})") from exc
-    if not isinstance(doc, dict) or doc.get("format") != WORLD_FORMAT:
-        raise WorldError(f"{meta}: not an understudy world (format is not {WORLD_FORMAT!r})")
-    version = doc.get("schema_version")
-    if not isinstance(version, int) or version > WORLD_SCHEMA_VERSION or version < 1:
-        raise WorldError(
-            f"{meta}: world schema version {version!r} is not one this understudy reads "
-            f"(<= {WORLD_SCHEMA_VERSION}); upgrade understudy or rebuild the world"
-        )
-    missing = [k for k in REQUIRED_KEYS if k not in doc]
-    if missing:
-        raise WorldError(f"{meta}: missing keys {', '.join(missing)}; rebuild the world")
-    world = World(path=path, doc=doc)
-    root = path.resolve()
-    listed = doc.get("tables") or {}
-    if not isinstance(listed, dict):
-        raise WorldError(f"{meta}: 'tables' must be an object")
-    for name, entry in listed.items():
-        if name not in TABLES:
-            continue  # a newer minor addition we do not serve
-        file = entry.get("file") if isinstance(entry, dict) else None
-        if not isinstance(file, str):
-            raise WorldError(f"{meta}: table {name!r} has no file name")
-        target = (path / file).resolve()
-        if not target.is_relative_to(root) or target.parent != root:
-            raise WorldError(f"{meta}: table file {file!r} escapes the world directory")
+    found = read_world_doc(path)
+    world = World(path=found.path, doc=found.doc)
+    for name, target in found.files.items():
         try:
             table = pq.read_table(target)
             world.tables[name] = table.select(TABLES[name].names).cast(TABLES[name])

@@ -19,6 +19,7 @@ from typing import Final
 import pyarrow as pa
 
 from understudy.tape.schema import HEADER_TYPE, SQL_COLUMN_TYPE
+from understudy.world.meta import REQUIRED_KEYS, WORLD_FORMAT, WORLD_JSON, WORLD_SCHEMA_VERSION
 
 __all__ = [
     "HTTP_EXCHANGES_SCHEMA",
@@ -31,22 +32,6 @@ __all__ = [
     "WORLD_JSON",
     "WORLD_SCHEMA_VERSION",
 ]
-
-WORLD_SCHEMA_VERSION: Final = 1
-WORLD_FORMAT: Final = "understudy-world"
-WORLD_JSON: Final = "world.json"
-
-#: Keys every world.json has (more are allowed).
-REQUIRED_KEYS: Final = (
-    "schema_version",
-    "source",
-    "routes",
-    "rate_limits",
-    "identity_classes",
-    "permissions",
-    "sql",
-    "n_plus_one",
-)
 
 HTTP_EXCHANGES_SCHEMA: Final = pa.schema(
     [
