@@ -201,5 +201,18 @@ def _ignore_cancelled(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) 
 
 
 def run(config: RecorderConfig, *, out: TextIO = sys.stderr) -> dict[str, Any]:
-    """Blocking form of :func:`record`."""
-    return asyncio.run(record(config, out=out))
+    """Blocking form of :func:`record`.
+
+    PostgreSQL alone runs on uvloop when it is installed (as ``python -m recorder.pg`` does);
+    mitmproxy needs asyncio's own loop, so HTTP recording (alone or with PostgreSQL) uses it.
+    """
+    loop_factory = None
+    if config.http_listen is None:
+        try:
+            import uvloop
+
+            loop_factory = uvloop.new_event_loop
+        except ImportError:
+            pass
+    with asyncio.Runner(loop_factory=loop_factory) as runner:
+        return runner.run(record(config, out=out))
