@@ -23,19 +23,43 @@ from understudy import __version__
 from understudy.errors import TapeError
 from understudy.tape import Tape, open_tape
 
-__all__ = ["BuiltWorld", "build_world", "load_tapes"]
+__all__ = ["REPORT_COLUMNS", "BuiltWorld", "build_world", "load_tapes"]
 
 Progress = Callable[[str], None]
 
 
+#: Exchange columns :attr:`BuiltWorld.http` keeps for the report (not bodies or headers).
+REPORT_COLUMNS = (
+    "ts_start", "ts_end", "duration_ms", "host", "method", "route", "path", "status",
+    "identity", "identity_class", "error",
+)  # fmt: skip
+
+
 @dataclass
 class BuiltWorld:
-    """A world ready to write: the document, its tables, and frames the report plots from."""
+    """A world ready to write: the document, its tables, and frames the report plots from.
+
+    ``http_lf`` and ``sql_lf`` are lazy (tape scans plus mined columns); :attr:`http` and
+    :attr:`sql` collect them on demand, so a build that writes no report never holds every
+    row in memory.
+    """
 
     doc: dict[str, Any]
     tables: dict[str, pa.Table]
-    http: pl.DataFrame | None = field(default=None, repr=False)
-    sql: pl.DataFrame | None = field(default=None, repr=False)
+    http_lf: pl.LazyFrame | None = field(default=None, repr=False)
+    sql_lf: pl.LazyFrame | None = field(default=None, repr=False)
+
+    @property
+    def http(self) -> pl.DataFrame | None:
+        """The HTTP exchanges with ``route`` and ``identity_class`` (:data:`REPORT_COLUMNS`)."""
+        if self.http_lf is None:
+            return None
+        return self.http_lf.select(REPORT_COLUMNS).collect()
+
+    @property
+    def sql(self) -> pl.DataFrame | None:
+        """The SQL statements with ``fingerprint``, ``request_id`` and ``match_params``."""
+        return None if self.sql_lf is None else self.sql_lf.collect()
 
 
 def load_tapes(paths: Sequence[Path]) -> list[Tape]:
@@ -52,14 +76,21 @@ def _scan(tapes: Sequence[Tape], kind: str) -> pl.LazyFrame | None:
     return pl.concat(frames, how="vertical_relaxed")
 
 
+def _span(lf: pl.LazyFrame | None) -> tuple[int, Any, Any]:
+    """Rows, first ``ts_start`` and last ``ts_end`` of ``lf`` (0, None, None without one)."""
+    if lf is None:
+        return 0, None, None
+    row = lf.select(
+        pl.len().alias("n"), pl.col("ts_start").min().alias("a"), pl.col("ts_end").max().alias("b")
+    ).collect()
+    return int(row["n"][0]), row["a"][0], row["b"][0]
+
+
 def _source(
-    tapes: Sequence[Tape], http: pl.DataFrame | None, sql: pl.DataFrame | None
+    tapes: Sequence[Tape], http: pl.LazyFrame | None, sql: pl.LazyFrame | None
 ) -> dict[str, Any]:
-    spans = [
-        df.select(pl.col("ts_start").min().alias("a"), pl.col("ts_end").max().alias("b")).row(0)
-        for df in (http, sql)
-        if df is not None and df.height
-    ]
+    (n_http, *http_span), (n_sql, *sql_span) = _span(http), _span(sql)
+    spans = [span for n, span in ((n_http, http_span), (n_sql, sql_span)) if n]
     start = min((a for a, _ in spans if a is not None), default=None)
     end = max((b for _, b in spans if b is not None), default=None)
     skipped = [{"path": str(s.path), "reason": s.reason} for t in tapes for s in t.skipped]
@@ -74,8 +105,8 @@ def _source(
             }
             for t in tapes
         ],
-        "http_exchanges": 0 if http is None else http.height,
-        "sql_statements": 0 if sql is None else sql.height,
+        "http_exchanges": n_http,
+        "sql_statements": n_sql,
         "start": start.isoformat() if start else None,
         "end": end.isoformat() if end else None,
         "skipped": skipped,
@@ -90,7 +121,14 @@ def _source(
 
 def _with_match_params(statements: pl.LazyFrame) -> pl.LazyFrame:
     """Add ``match_params``: bound values then the statement's literal values, the key the
-    replayer matches calls by (``replayer.pg.index.call_key`` computes the same live)."""
+    replayer matches calls by (``replayer.pg.index.call_key`` computes the same live).
+
+    Literals are those of :class:`~understudy.sqlfp.shapes.Fingerprinter` (the replayer's
+    verified per-shape path). Plain texts (:mod:`analysis.sql.literals`) of a shape whose
+    first text verifies take the lexer's literals, computed over the column at once; every
+    other text goes through the fingerprinter one by one.
+    """
+    from analysis.sql.literals import lexer_literals, lexer_marks, lexer_shape, plain
     from understudy.sqlfp import fingerprint_with_params
     from understudy.sqlfp.lexer import split
     from understudy.sqlfp.shapes import Fingerprinter
@@ -103,10 +141,37 @@ def _with_match_params(statements: pl.LazyFrame) -> pl.LazyFrame:
             return list(fast.analyze(pieces[0])[1])
         return [str(v) for v in fingerprint_with_params(text)[1]]
 
-    texts = statements.select(pl.col("sql").fill_null("")).unique().collect()["sql"].to_list()
-    literals = pl.DataFrame(
-        {"sql": texts, "_literals": [literals_of(t) for t in texts]},
-        schema={"sql": pl.String, "_literals": pl.List(pl.String)},
+    texts = (
+        statements.select(pl.col("sql").fill_null(""))
+        .unique()
+        .with_columns(lexer_marks().alias("_marks"))
+        .with_columns(
+            lexer_shape("_marks").alias("_shape"), lexer_literals("_marks").alias("_literals")
+        )
+        .with_columns(plain("sql", "_shape").alias("_plain"))
+        .drop("_marks")
+        .collect()
+    )
+    verified: list[str] = []
+    firsts = texts.filter("_plain").sort("sql").group_by("_shape", maintain_order=True).first()
+    for shape, text, literals in firsts.select("_shape", "sql", "_literals").iter_rows():
+        pieces = split(text)
+        if len(pieces) != 1:  # plain text holds one statement; never guess otherwise
+            continue
+        piece = pieces[0]
+        values = fast.analyze(piece)[1]
+        if piece.shape == shape and values == piece.literals == tuple(literals):
+            verified.append(shape)  # the fingerprinter takes the lexer's literals
+    fast_path = pl.col("_shape").is_in(verified) & pl.col("_plain")
+    slow = texts.filter(~fast_path)["sql"].to_list()
+    literals = pl.concat(
+        [
+            texts.filter(fast_path).select("sql", "_literals"),
+            pl.DataFrame(
+                {"sql": slow, "_literals": [literals_of(t) for t in slow]},
+                schema={"sql": pl.String, "_literals": pl.List(pl.String)},
+            ),
+        ]
     )
     return (
         statements.with_columns(pl.col("sql").fill_null(""))
@@ -120,12 +185,12 @@ def _with_match_params(statements: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _add_route_rates(routes: list[dict[str, Any]], http_df: pl.DataFrame) -> None:
+def _add_route_rates(routes: list[dict[str, Any]], http: pl.LazyFrame) -> None:
     """``per_identity_second`` on each route: requests one identity sent to it within one
     clock second ({seconds, p50, p90, max}), the judge's baseline for excess calls."""
     from analysis.judge.rates import per_second_stats, quantile_summary
 
-    lf = http_df.lazy().with_columns(pl.col("identity").fill_null(""))
+    lf = http.with_columns(pl.col("identity").fill_null(""))
     stats = per_second_stats(lf, ["host", "method", "route"], "identity")
     by_route = {
         (r["host"], r["method"], r["route"]): quantile_summary(r, "seconds")
@@ -137,19 +202,21 @@ def _add_route_rates(routes: list[dict[str, Any]], http_df: pl.DataFrame) -> Non
             route["per_identity_second"] = found
 
 
-def _pg_sessions(sql: pl.DataFrame) -> dict[str, dict[str, int]]:
+def _pg_sessions(sql: pl.LazyFrame | pl.DataFrame) -> dict[str, dict[str, int]]:
     """Statements per PostgreSQL ``user`` and ``database`` (what clients logged in as), so a
     replay can point candidates at the same names.
 
     >>> _pg_sessions(pl.DataFrame({"user": ["app", "app", None], "database": ["d", "d", "d"]}))
     {'users': {'app': 2}, 'databases': {'d': 3}}
     """
+    lf = sql.lazy()
+    have = lf.collect_schema().names()
     out: dict[str, dict[str, int]] = {}
     for column, key in (("user", "users"), ("database", "databases")):
-        if column not in sql.columns:
+        if column not in have:
             out[key] = {}
             continue
-        counts = sql[column].drop_nulls().value_counts(sort=True).rows()
+        counts = lf.select(column).drop_nulls().group_by(column).len().collect().rows()
         out[key] = {str(name): int(n) for name, n in sorted(counts, key=lambda r: (-r[1], r[0]))}
     return out
 
@@ -191,8 +258,8 @@ def build_world(tapes: Sequence[Tape], *, progress: Progress | None = None) -> B
         "n_plus_one": [],
     }
     tables: dict[str, pa.Table] = {}
-    http_df: pl.DataFrame | None = None
-    sql_df: pl.DataFrame | None = None
+    http: pl.LazyFrame | None = None
+    sql: pl.LazyFrame | None = None
     if http_lf is not None:
         step("mining HTTP: routes, latency, limits, classes, permissions")
         # An observer never sees the limiter's clock: proxy-to-upstream jitter flips decisions
@@ -202,23 +269,23 @@ def build_world(tapes: Sequence[Tape], *, progress: Progress | None = None) -> B
         doc.update(hw.to_json())
         doc["unlimited"] = hw.unlimited
         doc["rate_limit_scopes"] = hw.scopes
-        http_df = hw.exchanges.collect()
-        _add_route_rates(doc["routes"], http_df)
+        http = hw.exchanges  # lazy: each step below reads only the columns it needs
+        _add_route_rates(doc["routes"], http)
         step("building served HTTP responses")
-        tables["http_exchanges"], tables["http_responses"] = http_tables(http_df.lazy())
+        tables["http_exchanges"], tables["http_responses"] = http_tables(http)
     if sql_lf is not None:
         step("mining SQL: fingerprints, links, N+1")
         from analysis.sql import mine_sql  # sqlglot is only loaded when there is SQL
 
-        sw = mine_sql(sql_lf, None if http_df is None else http_df.lazy())
+        sw = mine_sql(sql_lf, http)
         doc["sql"] = _with_per_unit(sw.sql, sw.statements)
         doc["n_plus_one"] = sw.n_plus_one
         doc["sql_links"] = sw.links
-        sql_df = _with_match_params(sw.statements).collect()
+        sql = _with_match_params(sw.statements)
         step("building served SQL results")
-        tables["sql_calls"], tables["sql_results"] = sql_tables(sql_df.lazy())
+        tables["sql_calls"], tables["sql_results"] = sql_tables(sql)
         doc["pg_parameters"] = {}
-        doc["pg_sessions"] = _pg_sessions(sql_df)
-    doc["source"] = _source(tapes, http_df, sql_df)
+        doc["pg_sessions"] = _pg_sessions(sql_lf)
+    doc["source"] = _source(tapes, http_lf, sql_lf)
     doc["schema_version"] = 1
-    return BuiltWorld(doc=doc, tables=tables, http=http_df, sql=sql_df)
+    return BuiltWorld(doc=doc, tables=tables, http_lf=http, sql_lf=sql)

@@ -13,6 +13,8 @@ Usage::
 
     python benchmarks/analysis.py                # 10 M HTTP + 1 M SQL
     python benchmarks/analysis.py --quick        # 1 M HTTP + 100 k SQL
+    python benchmarks/analysis.py --quick --tape /tmp/q.tape --analyze-only
+                                                 # generate once into /tmp/q.tape, then reuse
 """
 
 from __future__ import annotations
@@ -267,6 +269,48 @@ def time_fingerprints(sql: pl.DataFrame) -> float:
     return time.monotonic() - start
 
 
+def _compare_pgbadger(
+    sql: pl.DataFrame,
+    work: Path,
+    summary: dict[str, dict[str, dict[str, float]]],
+    ratios: dict[str, float],
+    notes: list[str],
+) -> None:
+    """Time SQL fingerprinting, then pgbadger on the same statements (when installed)."""
+    print("fingerprinting the SQL statements", file=sys.stderr)
+    fp_s = time_fingerprints(sql)
+    summary["fingerprint"] = {"seconds": {"median": fp_s, "min": fp_s, "max": fp_s}}
+    missing = ensure_pgbadger()
+    if missing:
+        notes.append(f"pgbadger comparison skipped: {missing}")
+        return
+    pb = time_pgbadger(sql["sql"].to_list(), work)
+    summary["pgbadger -j1"] = {"seconds": {"median": pb, "min": pb, "max": pb}}
+    ratios["pgbadger time / understudy fingerprint time"] = pb / fp_s
+
+
+def _tape(path: Path, n: int, sql: pl.DataFrame) -> Path:
+    """The benchmark tape at ``path``: generated there unless a complete one is already kept
+    (its row counts must be ``n`` HTTP exchanges and the statements of ``sql``)."""
+    from understudy.tape.reader import open_tape
+
+    if (path / "tape.json").is_file():
+        kept = open_tape(path)
+        if (kept.count("http"), kept.count("sql")) != (n, sql.height):
+            raise SystemExit(
+                f"{path} holds {kept.count('http')} HTTP and {kept.count('sql')} SQL rows, not "
+                f"{n} and {sql.height}: remove it or pass another --tape"
+            )
+        print(f"reusing {path}", file=sys.stderr)
+        return path
+    tape = ensure_tape_dir(path)
+    update_meta(tape, started=datetime.now(UTC).isoformat())
+    print(f"generating {n} HTTP exchanges and {sql.height} SQL statements", file=sys.stderr)
+    _write(tape, "http", http_frame(n))
+    _write(tape, "sql", sql)
+    return tape
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
@@ -276,24 +320,29 @@ def main() -> int:
                         help="stop analyze above this resident memory")  # fmt: skip
     parser.add_argument("--timeout", type=float, default=1800.0, help="stop analyze after (s)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/analysis.json")
+    parser.add_argument("--tape", type=Path,
+                        help="keep the generated tape here; reuse it when it already exists "
+                        "(its sizes must match --quick / --http / --sql)")  # fmt: skip
+    parser.add_argument("--world", type=Path, help="keep the world bundle written here")
+    parser.add_argument("--analyze-only", action="store_true",
+                        help="time analyze alone (no fingerprinting, no pgbadger)")  # fmt: skip
     args = parser.parse_args()
     n, m = (1_000_000, 100_000) if args.quick else (10_000_000, 1_000_000)
     n, m = args.http or n, args.sql or m
     notes: list[str] = []
     with tempfile.TemporaryDirectory(prefix="understudy-bench-") as tmp:
         work = Path(tmp)
-        tape = ensure_tape_dir(work / "big.tape")
-        update_meta(tape, started=datetime.now(UTC).isoformat())
-        print(f"generating {n} HTTP exchanges and {m} SQL statements", file=sys.stderr)
-        _write(tape, "http", http_frame(n))
         sql = sql_frame(m)
-        _write(tape, "sql", sql)
+        tape = _tape(args.tape or work / "big.tape", n, sql)
         print("running understudy analyze", file=sys.stderr)
         ratios: dict[str, float] = {}
         summary: dict[str, dict[str, dict[str, float]]] = {}
         try:
             seconds, rss_mb = run_analyze(
-                tape, work / "world", max_rss_gib=args.max_rss_gib, timeout_s=args.timeout
+                tape,
+                args.world or work / "world",
+                max_rss_gib=args.max_rss_gib,
+                timeout_s=args.timeout,
             )
             ratios["analyze seconds / 60 s budget"] = seconds / 60.0
             ratios["analyze peak RSS / 4 GB budget"] = rss_mb / 4096.0
@@ -304,16 +353,10 @@ def main() -> int:
         except (OverBudget, RuntimeError) as exc:
             # A result, not a crash: the table says why there is no figure.
             notes.append(str(exc))
-        print("fingerprinting the SQL statements", file=sys.stderr)
-        fp_s = time_fingerprints(sql)
-        missing = ensure_pgbadger()
-        summary["fingerprint"] = {"seconds": {"median": fp_s, "min": fp_s, "max": fp_s}}
-        if missing:
-            notes.append(f"pgbadger comparison skipped: {missing}")
+        if args.analyze_only:
+            notes.append("analyze only: SQL fingerprinting and pgbadger not timed")
         else:
-            pb = time_pgbadger(sql["sql"].to_list(), work)
-            summary["pgbadger -j1"] = {"seconds": {"median": pb, "min": pb, "max": pb}}
-            ratios["pgbadger time / understudy fingerprint time"] = pb / fp_s
+            _compare_pgbadger(sql, work, summary, ratios, notes)
     result = {
         "benchmark": "analysis",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -51,7 +51,8 @@ __all__ = ["HttpWorld", "mine_http", "route_matchers", "route_table", "with_rout
 class HttpWorld:
     """The mined HTTP model: world.json lists (plain JSON values) and the exchanges.
 
-    ``exchanges`` is the input LazyFrame with ``route`` and ``identity_class`` added.
+    ``exchanges`` is the input LazyFrame with ``route`` and ``identity_class`` added (lazy:
+    readers collect the columns they need).
     ``unlimited`` lists hosts with no rate limiting observed and their peak one-second rate
     ("at least this many req/s went through"). ``scopes`` records, per limited host, the
     hypotheses compared, the requests each left unexplained, and ``poor_fits`` when some
@@ -113,15 +114,23 @@ def mine_http(
     >>> sorted(world.to_json())
     ['identity_classes', 'permissions', 'rate_limits', 'routes']
     """
-    ex = exchange_frame(
-        lf,
-        limit_statuses=limit_statuses,
-        retry_after_statuses=retry_after_statuses,
-        max_literals=max_literals,
-    ).collect()
+    routes = route_table(lf, max_literals=max_literals).collect()
+    ex = (
+        exchange_frame(
+            lf,
+            limit_statuses=limit_statuses,
+            retry_after_statuses=retry_after_statuses,
+            max_literals=max_literals,
+            routes=routes,
+        )
+        .drop("path", "client_addr")  # templated and parsed: never read again
+        .collect()
+    )
     choices, known = choose_scopes(ex)
-    key_fits = fit_keys(ex, choices, known)
-    identity_hosts = choices.filter(pl.col("scope") == "identity")["host"].to_list()
+    # Per-key fits only feed identity profiles: other hosts' keys are pooled by fit_pools.
+    per_identity = pl.col("scope") == "identity"
+    key_fits = fit_keys(ex, choices.filter(per_identity), known.filter(per_identity))
+    identity_hosts = choices.filter(per_identity)["host"].to_list()
     by_identity = refusals(
         permission_counts(ex.lazy(), ["identity"]), threshold=refusal_threshold
     ).collect()
@@ -160,9 +169,7 @@ def mine_http(
             mapping, rate_limits, permissions, dict(class_peaks.iter_rows())
         ),
         permissions=permissions,
-        exchanges=with_routes(lf, max_literals=max_literals).join(
-            classes.lazy(), on="identity", how="left"
-        ),
+        exchanges=with_routes(lf, table=routes).join(classes.lazy(), on="identity", how="left"),
         unlimited=unlimited,
         scopes=[
             {

@@ -18,13 +18,22 @@ costs one scan of the rows whatever the number of pools.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 __all__ = ["LEVELS", "candidate_counts", "candidate_extremes", "min_burst", "prepare"]
 
 CAP = 1_000_000  # bursts are clipped here; needing more than this means "never conforms"
 SAMPLE = 1_000  # rows per pool and side on which quantiles are read
+CELLS = 16_000_000  # derived values (one per row and candidate) in one pass over the rows
 EPS = 1e-9
+#: ``r * gap`` below ``1 - MARGIN`` rules a row out (see :func:`prepare`); the margin keeps
+#: every rule far above float rounding, so reads with and without the row are bit-equal.
+MARGIN = 1e-6
+#: A candidate is judged on the rows its rate cannot rule out when it rules out at least this
+#: share of each pool's rows with a gap (read on the sampled rows).
+SPARSE_SHARE = 0.8
 
 
 def _col(c: str | pl.Expr) -> pl.Expr:
@@ -60,6 +69,12 @@ def prepare(rows: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     ``_sample`` marks an evenly spread subset of at most :data:`SAMPLE` accepted and as many
     limited requests per pool: quantiles are read on it (max and min on every row).
 
+    ``_gap`` says which rows the max and min of ``B`` can do without: at a rate ``r`` with
+    ``r * _gap < 1``, an accepted request between two accepted ones less than ``1/r`` apart
+    (``_gap`` the larger gap) lies inside a run where ``B`` rises strictly, and holds neither
+    the run's greatest ``B`` nor its greatest ``r*t - rank``; a limited request followed by
+    another (``_gap`` 0) needs more than the last of them. Null: the row is always read.
+
     Examples
     --------
     >>> rows = pl.DataFrame({"pool": 0, "key": [1, 0, 0], "t": [0.0, 2.0, 1.0],
@@ -77,27 +92,134 @@ def prepare(rows: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
         .with_columns(
             _before=pl.col("_rank") - accepted.cast(pl.Float64),
             _sample=pl.int_range(pl.len()).over("pool", "limited") % stride == 0,
+            _gap=_gap(),
         )
         .collect()
     )
 
 
-def _bound(i: int) -> pl.Expr:
-    """``B`` at candidate ``i``'s rate (column ``_r{i}``), for prepared rows."""
-    r, t = pl.col(f"_r{i}"), pl.col("t")
-    term = pl.when(~pl.col("limited")).then(r * t - pl.col("_rank")).otherwise(float("-inf"))
-    return pl.col("_before") + 2.0 - r * t + term.cum_max().over("key")
-
-
-def _widen(prepared: pl.DataFrame, cands: pl.DataFrame, columns: list[str]) -> pl.LazyFrame:
-    """Join each row with its pool's candidates as columns ``_r0.._rN`` (and ``_b0..``)."""
-    n = int(cands["c"].max()) + 1  # type: ignore[arg-type]
-    per_pool = cands.lazy().sort("pool", "c").group_by("pool").agg(pl.col(columns))
-    wide = per_pool.select(
-        "pool",
-        *(pl.col(col).list.get(i).alias(f"_{col[0]}{i}") for col in columns for i in range(n)),
+def _gap() -> pl.Expr:
+    """``_gap`` of :func:`prepare` (rows sorted by key and time)."""
+    t, limited = pl.col("t"), pl.col("limited")
+    accepted_t = pl.when(~limited).then(t)
+    gap_in = t - accepted_t.shift(1).forward_fill().over("key")
+    gap_out = accepted_t.shift(-1).backward_fill().over("key") - t
+    next_limited = limited.shift(-1).over("key")  # null on a key's last row
+    inner = gap_in.is_not_null() & gap_out.is_not_null() & ~next_limited
+    return (
+        pl.when(limited & next_limited)
+        .then(0.0)
+        .when(~limited & inner)
+        .then(pl.max_horizontal(gap_in, gap_out))
+        .otherwise(None)
+        .cast(pl.Float64)
     )
-    return prepared.lazy().join(wide, on="pool", maintain_order="left")
+
+
+def _bound(rate: pl.Expr) -> pl.Expr:
+    """``B`` at a candidate's ``rate`` (an expression per row), for prepared rows."""
+    t = pl.col("t")
+    term = pl.when(~pl.col("limited")).then(rate * t - pl.col("_rank")).otherwise(float("-inf"))
+    return pl.col("_before") + 2.0 - rate * t + term.cum_max().over("key")
+
+
+class _Wide:
+    """Each row's pool's candidates, a batch of candidates at a time: ``value(col, i)`` is
+    column ``col`` of candidate ``i``, gathered from a per-pool array into the rows of the
+    batch being judged (so at most :data:`CELLS` values per column are ever held)."""
+
+    def __init__(self, prepared: pl.DataFrame, cands: pl.DataFrame, columns: list[str]) -> None:
+        self.n = int(cands["c"].max()) + 1  # type: ignore[arg-type]
+        per_pool = cands.sort("pool", "c").group_by("pool", maintain_order=True).agg(columns)
+        index = pl.col("pool").replace_strict(
+            per_pool["pool"], pl.int_range(per_pool.height, eager=True), default=None
+        )
+        rows = prepared.with_columns(index.alias("_pi"))
+        if rows["_pi"].null_count():  # rows of pools without candidates are not judged
+            rows = rows.filter(pl.col("_pi").is_not_null())
+        self.rows = rows
+        self._lists = {col: per_pool[col] for col in columns}
+
+    def value(self, col: str, i: int) -> pl.Expr:
+        return pl.col(f"_{col}{i}")
+
+    def _gather(self, which: list[int]) -> list[pl.Expr]:
+        return [
+            pl.lit(values.list.get(i)).gather(pl.col("_pi")).alias(f"_{col}{i}")
+            for col, values in self._lists.items()
+            for i in which
+        ]
+
+    def _sparse(self) -> tuple[list[int], pl.Series | None]:
+        """Candidates whose rates leave most rows out of max and min reads (``_gap`` of
+        :func:`prepare`), and per pool the fastest of their rates (null: pool not judged)."""
+        shares = (
+            self.rows.lazy()
+            .filter(pl.col("_sample") & pl.col("_gap").is_not_null())
+            .group_by("_pi")
+            .agg(pl.col("_gap").quantile(SPARSE_SHARE).alias("_q"))
+        )
+        rates = (
+            pl.DataFrame({"rate": self._lists["rate"]})
+            .with_row_index("_pi")
+            .with_columns(pl.col("_pi").cast(pl.Int64))
+            .explode("rate")
+            .with_columns(c=pl.int_range(pl.len()).over("_pi"))
+            .join(shares.collect(), on="_pi", how="left")
+            .with_columns(few=(pl.col("rate") * pl.col("_q") < 1.0 - MARGIN).fill_null(False))
+        )
+        chosen = rates.group_by("c").agg(pl.col("few").all()).filter("few")["c"].sort()
+        if chosen.is_empty():
+            return [], None
+        fastest = (
+            rates.filter(pl.col("c").is_in(chosen.implode()))
+            .group_by("_pi")
+            .agg(pl.col("rate").max())
+            .join(rates.select("_pi").unique(), on="_pi", how="right")
+            .sort("_pi")["rate"]
+        )
+        return chosen.to_list(), fastest
+
+    def aggs(
+        self,
+        derive: Callable[[int], list[pl.Expr]],
+        aggs: Callable[[int], list[pl.Expr]],
+        *,
+        extremes: bool = False,
+    ) -> pl.DataFrame:
+        """Per pool, ``aggs(i)`` over the columns ``derive(i)`` adds, for every candidate;
+        one pass over the rows per batch of candidates, a batch holding at most :data:`CELLS`
+        derived values (the wide frame stays small whatever the tape's size).
+
+        ``extremes``: the aggregates are max and min of ``B`` only, so the candidates of
+        :meth:`_sparse` are judged together on the rows their rates cannot rule out.
+        """
+        groups: list[tuple[list[int], pl.DataFrame]] = []
+        rest = list(range(self.n))
+        if extremes and "_gap" in self.rows.columns and "rate" in self._lists:
+            sparse, fastest = self._sparse()
+            if fastest is not None:
+                skip = pl.col("_gap") * pl.lit(fastest).gather(pl.col("_pi")) < 1.0 - MARGIN
+                groups.append((sparse, self.rows.filter(~skip.fill_null(False))))
+                rest = [i for i in rest if i not in set(sparse)]
+        if rest:
+            groups.append((rest, self.rows))
+        out: pl.DataFrame | None = None
+        for which, rows in groups:
+            size = max(1, CELLS // max(1, rows.height))
+            for lo in range(0, len(which), size):
+                batch = which[lo : lo + size]
+                part = (
+                    rows.lazy()
+                    .with_columns(self._gather(batch))
+                    .with_columns(e for i in batch for e in derive(i))
+                    .group_by("pool")
+                    .agg(a for i in batch for a in aggs(i))
+                    .collect()
+                )
+                out = part if out is None else out.join(part, on="pool")
+        assert out is not None
+        return out
 
 
 def candidate_counts(prepared: pl.DataFrame, cands: pl.DataFrame) -> pl.DataFrame:
@@ -119,18 +241,19 @@ def candidate_counts(prepared: pl.DataFrame, cands: pl.DataFrame) -> pl.DataFram
         return pl.DataFrame(
             schema={"pool": cands.schema["pool"], "c": pl.Int64, "V": pl.UInt32, "C": pl.UInt32}
         )
-    n = int(cands["c"].max()) + 1  # type: ignore[arg-type]
     acc, lim = ~pl.col("limited"), pl.col("limited")
-    conform = [((_bound(i) - EPS) <= pl.col(f"_b{i}")).alias(f"_ok{i}") for i in range(n)]
-    counts = (
-        _widen(prepared, cands, ["rate", "burst"])
-        .with_columns(conform)
-        .group_by("pool")
-        .agg(
-            *((acc & ~pl.col(f"_ok{i}")).sum().alias(f"V{i}") for i in range(n)),
-            *((lim & pl.col(f"_ok{i}")).sum().alias(f"C{i}") for i in range(n)),
-        )
-        .collect()
+    wide = _Wide(prepared, cands, ["rate", "burst"])
+
+    def conform(i: int) -> list[pl.Expr]:
+        ok = (_bound(wide.value("rate", i)) - EPS) <= wide.value("burst", i)
+        return [ok.alias(f"_ok{i}")]
+
+    counts = wide.aggs(
+        conform,
+        lambda i: [
+            (acc & ~pl.col(f"_ok{i}")).sum().alias(f"V{i}"),
+            (lim & pl.col(f"_ok{i}")).sum().alias(f"C{i}"),
+        ],
     )
     return (
         counts.unpivot(index="pool", variable_name="name", value_name="n")
@@ -178,30 +301,40 @@ def candidate_extremes(
                 **dict.fromkeys(columns, pl.Float64),
             }
         )
-    n = int(cands["c"].max()) + 1  # type: ignore[arg-type]
     acc, lim = ~pl.col("limited"), pl.col("limited")
-    bounds = [_bound(i).alias(f"_B{i}") for i in range(n)]
-    aggs = []
-    for i in range(n):
+    sample = pl.col("_sample")
+
+    def aggs(i: int) -> list[pl.Expr]:
         b = pl.col(f"_B{i}")
         ub = pl.when(acc).then(b)
         lb = pl.when(lim & b.is_finite()).then(b)
-        aggs += [ub.max().alias(f"U0x{i}"), lb.min().alias(f"L0x{i}")]
-        uq, lq = pl.when(pl.col("_sample")).then(ub), pl.when(pl.col("_sample")).then(lb)
-        for k, q in enumerate(LEVELS[1:], 1):
-            if exact_only:
-                aggs += [ub.max().alias(f"U{k}x{i}"), lb.min().alias(f"L{k}x{i}")]
-            else:
-                aggs += [uq.quantile(1.0 - q).alias(f"U{k}x{i}"), lq.quantile(q).alias(f"L{k}x{i}")]
-    wide = _widen(prepared, cands, ["rate"]).with_columns(bounds).group_by("pool").agg(aggs)
+        out = [ub.max().alias(f"U0x{i}"), lb.min().alias(f"L0x{i}")]
+        if not exact_only:  # quantiles ignore nulls: read them on the sampled rows alone
+            for k, q in enumerate(LEVELS[1:], 1):
+                out += [
+                    ub.filter(sample).quantile(1.0 - q).alias(f"U{k}x{i}"),
+                    lb.filter(sample).quantile(q).alias(f"L{k}x{i}"),
+                ]
+        return out
+
+    widen = _Wide(prepared, cands, ["rate"])
+    wide = widen.aggs(
+        lambda i: [_bound(widen.value("rate", i)).alias(f"_B{i}")], aggs, extremes=exact_only
+    )
+    if exact_only:  # level 0 stands for every level
+        wide = wide.with_columns(
+            pl.col(f"{side}0x{i}").alias(f"{side}{k}x{i}")
+            for i in range(widen.n)
+            for k in range(1, len(LEVELS))
+            for side in ("U", "L")
+        )
     fills = [
         pl.col(f"{side}{k}").fill_null(fill)
         for k in range(len(LEVELS))
         for side, fill in (("U", float("-inf")), ("L", float("inf")))
     ]  # no accepted request: nothing is needed; no limited one: nothing is exceeded
     return (
-        wide.collect()
-        .unpivot(index="pool", variable_name="name", value_name="v")
+        wide.unpivot(index="pool", variable_name="name", value_name="v")
         .with_columns(
             kind=pl.col("name").str.split("x").list.first(),
             c=pl.col("name").str.split("x").list.last().cast(pl.Int64),

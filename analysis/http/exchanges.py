@@ -51,8 +51,11 @@ def exchange_frame(
     limit_statuses: Iterable[int] = (429,),
     retry_after_statuses: Iterable[int] = (503,),
     max_literals: int = 20,
+    routes: pl.DataFrame | None = None,
 ) -> pl.LazyFrame:
     """Select :data:`MINED_COLUMNS` of a tape's HTTP rows and add the derived columns.
+
+    ``routes``: the tape's :func:`~analysis.http.routes.route_table`, when already collected.
 
     Examples
     --------
@@ -68,7 +71,7 @@ def exchange_frame(
     start = pl.col("ts_start").min()
     return (
         lf.select(MINED_COLUMNS)
-        .pipe(with_routes, max_literals=max_literals)
+        .pipe(with_routes, max_literals=max_literals, table=routes)
         .with_columns(
             client_ip(),
             limited,

@@ -46,6 +46,8 @@ __all__ = [
 SCOPES: Final = ("global", "identity", "client_ip")
 GROUPINGS: Final = ("*", "route")
 _SUPPORT = 10.0
+#: What :func:`keyed` and :func:`_fit_keyed` read of an exchange.
+_KEYED_COLUMNS = ("host", "method", "route", "identity", "client_ip", "t", "limited", "status")
 #: Search settings for comparing hypotheses: coarser than the final fits, ranking only.
 _QUICK = {"keep": 2, "beam": 2, "points": 9, "rounds": 6}
 
@@ -129,17 +131,28 @@ def _fit_keyed(
     """Fit one bucket per pool over keys ``(host, scope, group, scope_key)``; pools with no
     limited request are skipped. ``hints``: ``pool_cols`` + ``rate, burst`` to try."""
     key_cols = ["host", "scope", "group", "scope_key"]
-    frame = (
-        rows.with_columns(
+    cols = list(dict.fromkeys([*key_cols, *pool_cols]))
+    # key and pool ids are dense ranks of the distinct values: rank the few distinct ones
+    ids = (
+        rows.select(cols)
+        .unique()
+        .collect()
+        .with_columns(
             key=pl.struct(key_cols).rank("dense").cast(pl.Int64),
             pool=pl.struct(list(pool_cols)).rank("dense").cast(pl.Int64),
         )
+    )
+    frame = (
+        rows.join(ids.lazy(), on=cols, how="left", nulls_equal=True, maintain_order="left")
         .filter(pl.col("limited").any().over("pool"))
+        .select("pool", "key", "t", "limited", "status")  # what the fit reads
         .collect()
     )
-    labels = frame.group_by("pool").agg(
-        *(pl.col(c).first() for c in pool_cols),
-        limit_status=pl.col("status").filter("limited").mode().min(),
+    labels = (
+        frame.group_by("pool")
+        .agg(limit_status=pl.col("status").filter("limited").mode().min())
+        .join(ids.group_by("pool").agg(pl.col(c).first() for c in pool_cols), on="pool")
+        .select("pool", *pool_cols, "limit_status")
     )
     hint_rates = None
     if hints is not None:
@@ -180,11 +193,14 @@ def choose_scopes(
     limited_hosts = ex.group_by("host").agg(pl.col("limited").sum()).filter(pl.col("limited") > 0)
     rows = (
         ex.lazy()
+        .select(_KEYED_COLUMNS)
         .join(limited_hosts.lazy().select("host"), on="host")
         .sort("host", "t")
         .with_columns(chunk=pl.int_range(pl.len()).over("host") // window)
         .with_columns(whole=pl.col("chunk").max().over("host") == 0)
         .filter(pl.col("chunk") == pl.col("chunk").filter("limited").mode().min().over("host"))
+        .collect()  # a window per host, read by every hypothesis: sort the tape once
+        .lazy()
     )
     hyps = [(s, g) for s in SCOPES for g in GROUPINGS]
     frames = [keyed(rows, s, g).with_columns(scope=pl.lit(f"{s}|{g}")) for s, g in hyps]
@@ -224,6 +240,7 @@ def choose_scopes(
                 .sort()
             ),
             on="host",
+            maintain_order="left",  # by host: world.json lists the scopes in this order
         )
         .select(
             pl.col("host").cast(pl.String),

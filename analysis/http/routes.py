@@ -137,8 +137,15 @@ def route_table(lf: pl.LazyFrame, *, max_literals: int = 20, max_depth: int = 16
     )
 
 
-def with_routes(lf: pl.LazyFrame, *, max_literals: int = 20, max_depth: int = 16) -> pl.LazyFrame:
-    """``lf`` with a ``route`` column (see :func:`route_table`).
+def with_routes(
+    lf: pl.LazyFrame,
+    *,
+    max_literals: int = 20,
+    max_depth: int = 16,
+    table: pl.DataFrame | None = None,
+) -> pl.LazyFrame:
+    """``lf`` with a ``route`` column (see :func:`route_table`; ``table``: that table of
+    ``lf``, already collected, so several reads of ``lf`` template its paths once).
 
     Examples
     --------
@@ -146,8 +153,12 @@ def with_routes(lf: pl.LazyFrame, *, max_literals: int = 20, max_depth: int = 16
     >>> with_routes(lf).collect()["route"].to_list()
     ['/a/{id}', '/a/{id}']
     """
-    table = route_table(lf, max_literals=max_literals, max_depth=max_depth)
-    return lf.join(table, on=[*_KEYS, "path"], how="left", nulls_equal=True, maintain_order="left")
+    routes = (
+        route_table(lf, max_literals=max_literals, max_depth=max_depth)
+        if table is None
+        else table.lazy()
+    )
+    return lf.join(routes, on=[*_KEYS, "path"], how="left", nulls_equal=True, maintain_order="left")
 
 
 def route_matchers(routes: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str], RouteMatcher]:

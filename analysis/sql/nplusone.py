@@ -105,11 +105,14 @@ def find_n_plus_one(
         .filter((pl.col("n") >= s.min_calls) & (pl.col("distinct") >= min_distinct))
     )
     if routes is not None:
-        per_unit = per_unit.join(
-            routes.select(pl.col("exchange_id").alias("request_id"), "route").unique("request_id"),
-            on="request_id",
-            how="left",
+        per_unit = per_unit.collect().lazy()  # the few units that fired: look up their routes
+        fired = per_unit.select("request_id").drop_nulls().unique()
+        route_of = (
+            routes.select(pl.col("exchange_id").alias("request_id"), "route")
+            .join(fired, on="request_id", how="semi")
+            .unique("request_id")
         )
+        per_unit = per_unit.join(route_of, on="request_id", how="left")
     else:
         per_unit = per_unit.with_columns(pl.lit(None, pl.String).alias("route"))
     found = (
