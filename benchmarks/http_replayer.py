@@ -444,6 +444,17 @@ def bench_d(tmp: Path, args: argparse.Namespace, no_delay_rps: float) -> dict[st
             "ratios": {"d_throughput 50 ms delay / bound": rps["median"] / bound}}  # fmt: skip
 
 
+def _print_ratios(ratios: dict[str, float], out: Path) -> int:
+    """One line per ratio, with its target and whether it is met; 0."""
+    for name, value in ratios.items():
+        target = TARGETS.get(name)
+        verdict = "" if target is None else ("ok" if value >= target else "BELOW TARGET")
+        want = "" if target is None else f"(target >= {target})"
+        print(f"{name:55s} {value:7.3f} {want:18s} {verdict}")
+    print(f"results: {out}")
+    return 0
+
+
 def _report_a(a: dict[str, Any], args: argparse.Namespace) -> int:
     """``--only-a``: part (a)'s figures and ratios (the other targets are not measured)."""
     result = {"benchmark": "http_replayer (a) only",
@@ -456,13 +467,7 @@ def _report_a(a: dict[str, Any], args: argparse.Namespace) -> int:
     print()
     for name in ("rss_mib_with_100_exchanges", "rss_mib", "startup_s", "rps"):
         print(f"{name}: {json.dumps(a[name])}")
-    for name, value in a["ratios"].items():
-        target = TARGETS.get(name)
-        verdict = "" if target is None else ("ok" if value >= target else "BELOW TARGET")
-        want = "" if target is None else f"(target >= {target})"
-        print(f"{name:55s} {value:7.3f} {want:18s} {verdict}")
-    print(f"results: {args.out}")
-    return 0
+    return _print_ratios(a["ratios"], args.out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -527,13 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print()
-    for name, value in ratios.items():
-        target = TARGETS.get(name)
-        verdict = "" if target is None else ("ok" if value >= target else "BELOW TARGET")
-        want = "" if target is None else f"(target >= {target})"
-        print(f"{name:55s} {value:7.3f} {want:18s} {verdict}")
-    print(f"results: {args.out}")
-    return 0
+    return _print_ratios(ratios, args.out)
 
 
 if __name__ == "__main__":
