@@ -34,6 +34,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final, cast
 
 from recorder.config import RecorderConfig
@@ -427,7 +428,14 @@ class PgRelay:
             "capture": dataclasses.asdict(self.settings.capture),
             "flush_interval": sink.flush_interval,
         }
-        env = {**os.environ, "UNDERSTUDY_KEY": sink.redactor.pseudonymizer.key.hex()}
+        # The decoder imports ``recorder`` from where this process did, installed or not.
+        root = str(Path(__file__).resolve().parents[2])
+        path = os.environ.get("PYTHONPATH")
+        env = {
+            **os.environ,
+            "UNDERSTUDY_KEY": sink.redactor.pseudonymizer.key.hex(),
+            "PYTHONPATH": root + (os.pathsep + path if path else ""),
+        }
         spool = SpoolWriter(
             sink.tape, config=config, decoder_env=env, flush_interval=sink.flush_interval,
             on_fatal=sink.fail,
