@@ -1,8 +1,9 @@
 """Benchmark the PostgreSQL recorder relay against a direct connection and pgbouncer.
 
 ``pgbench -S -c 8 -j 2 -T SECONDS`` (select-only) runs against three targets in one run,
-alternating in rounds: the server directly, pgbouncer in session mode, and the recorder's relay
-(``python -m recorder.pg``, recording into a tape). Then one long-lived connection runs
+alternating in rounds: the server directly, pgbouncer in session mode, the recorder
+(``understudy record --no-http --pg``, recording into a tape) and the same relay without
+capture (``python -m recorder.pg --relay-only``). Then one long-lived connection runs
 ``pgbench -S -c 1 -M prepared`` through a fresh relay while its RSS is sampled, to show that
 memory stays flat over hundreds of thousands of statements.
 
@@ -131,7 +132,7 @@ def children(pid: int) -> list[int]:
 
 
 def spool_bytes(tape: Path) -> int:
-    """Bytes spooled but not yet decoded (the decoder deletes a segment once decoded)."""
+    """Bytes of spool on disk (the decoder deletes a segment once it has decoded all of it)."""
     return sum(p.stat().st_size for p in (tape / ".spool").glob("*.seg"))
 
 
@@ -139,7 +140,10 @@ def spool_bytes(tape: Path) -> int:
 def run_recorder(
     pg: PostgresServer, tape: Path, *extra: str, stats: dict[str, Any] | None = None
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """``python -m recorder.pg`` on a free port, recording into ``tape``.
+    """``understudy record --no-http --pg`` on a free port, recording into ``tape``.
+
+    With ``--relay-only`` in ``extra``: ``python -m recorder.pg --relay-only`` (the same relay
+    on the same uvloop, forwarding without capture), to measure the relay itself.
 
     ``stats`` receives, at the end: the decoder process's CPU seconds, the statements it
     committed, the spool backlog when the recorder was told to stop, and how long the
@@ -147,11 +151,14 @@ def run_recorder(
     """
     port = free_port()
     env = {**os.environ, "UNDERSTUDY_KEY": "5e" * 32, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "recorder.pg", "--listen", f"127.0.0.1:{port}",
-         "--upstream", f"127.0.0.1:{pg.port}", "--tape", str(tape), *extra],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    if "--relay-only" in extra:
+        argv = [sys.executable, "-m", "recorder.pg", "--listen", f"127.0.0.1:{port}",
+                "--upstream", f"127.0.0.1:{pg.port}", "--tape", str(tape), *extra]  # fmt: skip
+    else:
+        argv = [sys.executable, "-m", "understudy", "record", "--no-http", "--quiet",
+                "--pg", f"127.0.0.1:{port}", "--pg-upstream", f"127.0.0.1:{pg.port}",
+                "--tape", str(tape), *extra]  # fmt: skip
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_port(port)
         yield port, proc
@@ -168,10 +175,11 @@ def run_recorder(
             time.sleep(0.02)
         exit_s = time.monotonic() - stopped
         _, err = proc.communicate(timeout=600)
-        summary = [line for line in err.decode().splitlines() if "sql:" in line]
-        print("   recorder:", summary[-1] if summary else err.decode()[-500:], file=sys.stderr)
+        text = err.decode()
+        summary = [line for line in text.splitlines() if "sql" in line]
+        print("   recorder:", "; ".join(summary) or text[-500:], file=sys.stderr)
         if stats is not None and decoders:
-            found = re.search(r"'committed': (\d+)", summary[-1] if summary else "")
+            found = re.search(r"(\d+) sql statements committed", text)
             committed = int(found.group(1)) if found else 0
             stats.update(
                 decoder_cpu_s=round(decoder_cpu, 2),
@@ -239,8 +247,8 @@ def throughput(
                         cpu[name].append((cpu_seconds(pid) - before) / done * 1e6)
                         line += f", proxy CPU {cpu[name][-1]:5.1f} us/transaction"
                     if name == "recorder":
-                        backlog = spool_bytes(work / "throughput.tape") / 2**20
-                        line += f", spool backlog {backlog:.1f} MiB"
+                        spooled = spool_bytes(work / "throughput.tape") / 2**20
+                        line += f", spool on disk {spooled:.1f} MiB"
                     print(line, file=sys.stderr)
             res: dict[str, Any] = {name: summary(v) for name, v in tps.items()}
             for name, values in cpu.items():
@@ -377,7 +385,7 @@ def main() -> int:
     if decoder:
         backlog = decoder["backlog_bytes_at_stop"] / 2**20
         print(f"decoder: {decoder.get('decoder_cpu_us_per_statement')} us CPU per statement "
-              f"(idle priority); backlog at stop {backlog:.1f} MiB, recorder exited "
+              f"(idle priority); spool on disk at stop {backlog:.1f} MiB, recorder exited "
               f"{decoder['exit_seconds_after_stop']} s after SIGINT")  # fmt: skip
     if "memory" in results:
         m = results["memory"]

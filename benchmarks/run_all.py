@@ -172,8 +172,10 @@ def _normalize_pg_recorder(data: dict[str, Any]) -> dict[str, Any]:
         notes.append(
             f"the SQL decoder process (idle CPU priority) spent "
             f"{dec['decoder_cpu_us_per_statement']} us CPU per statement, outside the relay; "
-            f"{dec['backlog_bytes_at_stop'] / 2**20:.1f} MiB of spool were left to decode when "
-            f"the recorder was stopped, and it exited {dec['exit_seconds_after_stop']} s later"
+            f"when the recorder was stopped its spool held "
+            f"{dec['backlog_bytes_at_stop'] / 2**20:.1f} MiB on disk (decoded segments are "
+            "deleted at each 64 MiB rotation and at the end) "
+            f"and it exited {dec['exit_seconds_after_stop']} s later, the decoder done"
         )
     mem = data.get("memory") or {}
     if mem:
