@@ -119,15 +119,11 @@ class _ServerSide(asyncio.Protocol):
         client = conn.client
         if client is not None:
             client.write(data)
-        spool = conn.spool
-        if spool is not None:
+        if conn.spool is not None:
             auth = conn.auth_server
             if auth is not None:
                 data = conn.end_of_auth(auth.feed(data))
-            try:
-                spool.add(conn.num, SERVER, time.time(), data)
-            except TapeWriteError:
-                conn.unrecordable()
+            conn.spooled(SERVER, data)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.answer is not None and not self.answer.done():
@@ -191,15 +187,9 @@ class _ClientSide(asyncio.Protocol):
             server.write(data)
         else:
             self._queue_upstream(data)
-        spool = self.spool
-        if spool is not None:
+        if self.spool is not None:
             auth = self.auth_client
-            if auth is not None:
-                data = auth.feed(data)
-            try:
-                spool.add(self.num, CLIENT, time.time(), data)
-            except TapeWriteError:
-                self.unrecordable()
+            self.spooled(CLIENT, data if auth is None else auth.feed(data))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.finish("client disconnected")
@@ -240,10 +230,7 @@ class _ClientSide(asyncio.Protocol):
             if code != CANCEL_REQUEST_CODE:
                 self._start_tracking(packet)
                 if rest and self.spool is not None and self.auth_client is not None:
-                    try:
-                        self.spool.add(self.num, CLIENT, time.time(), self.auth_client.feed(rest))
-                    except TapeWriteError:
-                        self.unrecordable()
+                    self.spooled(CLIENT, self.auth_client.feed(rest))
             return
 
     def _start_tracking(self, packet: bytes) -> None:
@@ -263,14 +250,20 @@ class _ClientSide(asyncio.Protocol):
             "client_addr": self.client_addr,
             "params": {k: safe_text(v) for k, v in msg.parameters.items()},
         }
-        try:
-            spool.add(self.num, OPEN, time.time(), json.dumps(opened).encode())
-        except TapeWriteError:
-            self.unrecordable()
-            return
         self.spool = spool
         self.auth_client = AuthFilter(server=False)
         self.auth_server = AuthFilter(server=True)
+        self.spooled(OPEN, json.dumps(opened).encode())
+
+    def spooled(self, kind: int, data: bytes) -> None:
+        """Append a record to the spool; a spool that failed ends this connection."""
+        spool = self.spool
+        if spool is None:
+            return
+        try:
+            spool.add(self.num, kind, time.time(), data)
+        except TapeWriteError:
+            self.unrecordable()
 
     def end_of_auth(self, data: bytes) -> bytes:
         """Server bytes passed the filter; once it saw ReadyForQuery, stop filtering."""
@@ -279,11 +272,8 @@ class _ClientSide(asyncio.Protocol):
             self.auth_server = None
             client, self.auth_client = self.auth_client, None
             rest = client.finish() if client is not None else b""
-            if rest and self.spool is not None:
-                try:
-                    self.spool.add(self.num, CLIENT, time.time(), rest)
-                except TapeWriteError:
-                    self.unrecordable()
+            if rest:
+                self.spooled(CLIENT, rest)
         return data
 
     def _queue_upstream(self, data: bytes) -> None:

@@ -47,7 +47,7 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import Any, Final
 
 from understudy.errors import TapeWriteError
 from understudy.redact import RedactionPolicy
@@ -199,7 +199,6 @@ class SpoolWriter:
         self.error: TapeWriteError | None = None
         self.stats = _DecoderStats()
         self._buf = bytearray()
-        self._handoff_at: float | None = None
         self._queue: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._segment = 0
@@ -207,7 +206,7 @@ class SpoolWriter:
         self._size = 0
         self._lock_fd = -1
         self._loop: Any = None
-        self._timer: Any = None
+        self._timer: Any = None  # the pending handoff, if any
         self._config = config
         self._decoder = DecoderProcess(self, decoder_env)
         self._sealed = False
@@ -295,14 +294,13 @@ class SpoolWriter:
         buf = self._buf
         buf += HEADER.pack(conn, kind, ts, len(data))
         buf += data
-        if self._handoff_at is None:
-            self._handoff_at = ts
+        if self._timer is None:
             self._timer = self._loop.call_later(HANDOFF_SECONDS, self._handoff)
         elif len(buf) >= HANDOFF_BYTES:
             self._handoff()
 
     def _handoff(self) -> None:
-        self._handoff_at = self._timer = None
+        self._timer = None
         if self._buf:
             self._queue.put(self._buf)
             self._buf = bytearray()
@@ -416,7 +414,7 @@ class DecoderProcess:
     def _read(self) -> None:
         proc = self.proc
         assert proc is not None and proc.stdout is not None
-        for line in _lines(proc.stdout):
+        for line in proc.stdout:
             try:
                 msg = json.loads(line)
             except ValueError:
@@ -443,10 +441,6 @@ class DecoderProcess:
                 proc.stdin.close()
         if self._reader is not None:
             self._reader.join()
-
-
-def _lines(stream: IO[bytes]) -> Iterator[bytes]:
-    yield from stream
 
 
 # -- the decoder's side --------------------------------------------------------------------------
