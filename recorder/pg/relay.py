@@ -28,13 +28,11 @@ import asyncio
 import contextlib
 import dataclasses
 import json
-import os
 import secrets
 import socket
 import struct
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Final, cast
 
 from recorder.config import RecorderConfig
@@ -42,6 +40,7 @@ from recorder.pg.rows import CaptureSettings, safe_text
 from recorder.pg.spool import CLIENT, CLOSE, OPEN, SERVER, AuthFilter, SpoolWriter, policy_to_json
 from recorder.pg.tls import UpstreamTLSError, negotiate
 from recorder.sink import TapeSink
+from understudy.childenv import child_env
 from understudy.errors import ConfigError, PgProtocolError, TapeWriteError
 from understudy.pgwire import (
     CANCEL_REQUEST_CODE,
@@ -418,14 +417,7 @@ class PgRelay:
             "capture": dataclasses.asdict(self.settings.capture),
             "flush_interval": sink.flush_interval,
         }
-        # The decoder imports ``recorder`` from where this process did, installed or not.
-        root = str(Path(__file__).resolve().parents[2])
-        path = os.environ.get("PYTHONPATH")
-        env = {
-            **os.environ,
-            "UNDERSTUDY_KEY": sink.redactor.pseudonymizer.key.hex(),
-            "PYTHONPATH": root + (os.pathsep + path if path else ""),
-        }
+        env = child_env(UNDERSTUDY_KEY=sink.redactor.pseudonymizer.key.hex())
         spool = SpoolWriter(
             sink.tape, config=config, decoder_env=env, flush_interval=sink.flush_interval,
             on_fatal=sink.fail,

@@ -18,7 +18,6 @@ Example::
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -26,10 +25,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import replayer
 from replayer.core.index import ExchangeIndex
 from replayer.prepared.files import load_prepared
 from replayer.prepared.responses import FileResponses
+from understudy.childenv import child_env
 from understudy.errors import ConfigError, WorldError
 from understudy.world.meta import WorldDoc
 
@@ -51,19 +50,12 @@ class Prepared:
         self.responses.close()
 
 
-def _child_env() -> dict[str, str]:
-    """This environment, with the directory holding ``replayer`` first on the path."""
-    root = str(Path(replayer.__file__).resolve().parents[1])
-    path = os.environ.get("PYTHONPATH")
-    return {**os.environ, "PYTHONPATH": root + (os.pathsep + path if path else "")}
-
-
 def prepare_world(doc: WorldDoc) -> Prepared:
     """Index the world of ``doc`` in a child process; raise WorldError / ConfigError."""
     out = Path(tempfile.mkdtemp(prefix="understudy-index-"))  # 0700, ours alone
     try:
         argv = [sys.executable, "-m", "replayer.prepared", str(doc.path), str(out)]
-        done = subprocess.run(argv, env=_child_env(), stdin=subprocess.DEVNULL,
+        done = subprocess.run(argv, env=child_env(), stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                               check=False)  # fmt: skip
         result = out / _RESULT
