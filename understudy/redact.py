@@ -19,7 +19,7 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -211,6 +211,23 @@ class RedactionPolicy:
             query_keys=DEFAULT_QUERY_KEYS | {k.lower() for k in extra_query_keys},
             json_keys=DEFAULT_JSON_KEYS | {_normalize_name(k) for k in extra_json_keys},
             identity_headers=ident,
+        )
+
+    @classmethod
+    def from_summary(cls, summary: Mapping[str, Any]) -> RedactionPolicy:
+        """The policy :meth:`summary` describes (a missing entry keeps its default).
+
+        >>> p = RedactionPolicy.build(extra_json_keys=["pin"], identity_headers=["X-User"])
+        >>> RedactionPolicy.from_summary(p.summary()) == p
+        True
+        """
+        base = cls()
+        return cls(
+            headers=frozenset(summary.get("headers", base.headers)),
+            query_keys=frozenset(summary.get("query_keys", base.query_keys)),
+            json_keys=frozenset(summary.get("json_keys", base.json_keys)),
+            identity_headers=tuple(summary.get("identity_headers", base.identity_headers)),
+            redact_jwts=bool(summary.get("jwts", base.redact_jwts)),
         )
 
     def summary(self) -> dict[str, Any]:

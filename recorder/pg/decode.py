@@ -37,11 +37,10 @@ from recorder.pg.spool import (
     leftover_prefixes,
     lower_priority,
     opened_connections,
-    policy_from_json,
     read_config,
 )
 from understudy.errors import TapeWriteError, UnderstudyError
-from understudy.redact import Pseudonymizer, Redactor, load_key
+from understudy.redact import Pseudonymizer, RedactionPolicy, Redactor, load_key
 from understudy.sqlredact import SqlRedactor
 from understudy.tape.writer import PartWriter
 
@@ -188,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     writer.start()
 
     def decoder_for(cfg: dict[str, Any]) -> Decoder:
-        policy = policy_from_json(dict(cfg.get("policy") or {}))
+        policy = RedactionPolicy.from_summary(dict(cfg.get("policy") or {}))
         redactor = SqlRedactor(Redactor(policy, Pseudonymizer(key)))
         settings = settings_from_json(dict(cfg.get("capture") or {}))
         return Decoder(writer, redactor, settings, counters)

@@ -37,7 +37,7 @@ from typing import Final, cast
 
 from recorder.config import RecorderConfig
 from recorder.pg.rows import CaptureSettings, safe_text
-from recorder.pg.spool import CLIENT, CLOSE, OPEN, SERVER, AuthFilter, SpoolWriter, policy_to_json
+from recorder.pg.spool import CLIENT, CLOSE, OPEN, SERVER, AuthFilter, SpoolWriter
 from recorder.pg.tls import UpstreamTLSError, negotiate
 from recorder.sink import TapeSink
 from understudy.childenv import child_env
@@ -413,7 +413,7 @@ class PgRelay:
         """The wire spool and its decoder process, as the sink's ``sql`` writer."""
         sink = self.sink
         config = {
-            "policy": policy_to_json(sink.redactor.policy),
+            "policy": sink.redactor.policy.summary(),
             "capture": dataclasses.asdict(self.settings.capture),
             "flush_interval": sink.flush_interval,
         }

@@ -50,7 +50,6 @@ from pathlib import Path
 from typing import Any, Final
 
 from understudy.errors import TapeWriteError
-from understudy.redact import RedactionPolicy
 
 __all__ = [
     "CLIENT",
@@ -65,8 +64,6 @@ __all__ = [
     "SpoolWriter",
     "lower_priority",
     "opened_connections",
-    "policy_from_json",
-    "policy_to_json",
     "segment_path",
 ]
 
@@ -567,27 +564,6 @@ def leftover_prefixes(directory: Path, own: str) -> list[str]:
         os.close(fd)
         out.append((entry.stat().st_mtime, prefix))
     return [p for _, p in sorted(out)]
-
-
-def policy_to_json(policy: RedactionPolicy) -> dict[str, Any]:
-    return {
-        "headers": sorted(policy.headers),
-        "query_keys": sorted(policy.query_keys),
-        "json_keys": sorted(policy.json_keys),
-        "identity_headers": list(policy.identity_headers),
-        "redact_jwts": policy.redact_jwts,
-    }
-
-
-def policy_from_json(data: dict[str, Any]) -> RedactionPolicy:
-    base = RedactionPolicy()
-    return RedactionPolicy(
-        headers=frozenset(data.get("headers", base.headers)),
-        query_keys=frozenset(data.get("query_keys", base.query_keys)),
-        json_keys=frozenset(data.get("json_keys", base.json_keys)),
-        identity_headers=tuple(data.get("identity_headers", base.identity_headers)),
-        redact_jwts=bool(data.get("redact_jwts", True)),
-    )
 
 
 def read_config(directory: Path, prefix: str) -> dict[str, Any]:
