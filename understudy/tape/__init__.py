@@ -15,8 +15,9 @@ Example::
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
+
+from understudy.lazy import lazy_name
 
 if TYPE_CHECKING:
     from understudy.tape.meta import TAPE_JSON, ensure_tape_dir, read_meta, update_meta
@@ -62,12 +63,7 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     """Import the submodule defining ``name`` on first use and cache the name here."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
+    return lazy_name(__name__, _WHERE, globals(), name)
 
 
 def __dir__() -> list[str]:

@@ -7,9 +7,9 @@ imported on first use, so a process that only reads ``world.json``
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING, Any
 
+from understudy.lazy import lazy_name
 from understudy.world.meta import WORLD_JSON, WORLD_SCHEMA_VERSION, WorldDoc, read_world_doc
 
 if TYPE_CHECKING:
@@ -27,18 +27,10 @@ __all__ = [
     "write_world",
 ]
 
-_LAZY = {
-    "TABLES": "understudy.world.schema",
-    "World": "understudy.world.bundle",
-    "load_world": "understudy.world.bundle",
-    "write_world": "understudy.world.bundle",
-}
+#: public name -> the submodule that defines it (both need pyarrow)
+_WHERE = {"TABLES": "schema", "World": "bundle", "load_world": "bundle", "write_world": "bundle"}
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    """Import the submodule defining ``name`` on first use and cache the name here."""
+    return lazy_name(__name__, _WHERE, globals(), name)
