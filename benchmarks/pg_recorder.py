@@ -138,7 +138,11 @@ def spool_bytes(tape: Path) -> int:
 
 @contextlib.contextmanager
 def run_recorder(
-    pg: PostgresServer, tape: Path, *extra: str, stats: dict[str, Any] | None = None
+    pg: PostgresServer,
+    tape: Path,
+    *extra: str,
+    stats: dict[str, Any] | None = None,
+    env_extra: dict[str, str] | None = None,
 ) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
     """``understudy record --no-http --pg`` on a free port, recording into ``tape``.
 
@@ -150,7 +154,7 @@ def run_recorder(
     recorder then took to exit (the decoder finishing the backlog).
     """
     port = free_port()
-    env = {**os.environ, "UNDERSTUDY_KEY": "5e" * 32, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "UNDERSTUDY_KEY": "5e" * 32, "PYTHONPATH": str(REPO), **(env_extra or {})}
     if "--relay-only" in extra:
         argv = [sys.executable, "-m", "recorder.pg", "--listen", f"127.0.0.1:{port}",
                 "--upstream", f"127.0.0.1:{pg.port}", "--tape", str(tape), *extra]  # fmt: skip
@@ -176,19 +180,21 @@ def run_recorder(
         exit_s = time.monotonic() - stopped
         _, err = proc.communicate(timeout=600)
         text = err.decode()
-        summary = [line for line in text.splitlines() if "sql" in line]
-        print("   recorder:", "; ".join(summary) or text[-500:], file=sys.stderr)
         if stats is not None and decoders:
             found = re.search(r"(\d+) sql statements committed", text)
             committed = int(found.group(1)) if found else 0
+            paced = re.search(r"([\d.]+) sql decoder paced seconds", text)
             stats.update(
                 decoder_cpu_s=round(decoder_cpu, 2),
                 statements=committed,
                 decoder_cpu_us_per_statement=round(decoder_cpu / committed * 1e6, 1)
                 if committed else None,
+                decoder_paced_s=float(paced.group(1)) if paced else 0.0,
                 backlog_bytes_at_stop=backlog,
                 exit_seconds_after_stop=round(exit_s, 2),
             )  # fmt: skip
+        elif proc.returncode:
+            print("   recorder failed:", text[-500:], file=sys.stderr)
 
 
 def rss_kib(pid: int) -> int:
@@ -198,13 +204,23 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def summary(values: list[float]) -> dict[str, float]:
+def summary(values: list[float]) -> dict[str, Any]:
     return {
         "median": round(statistics.median(values), 1),
         "min": round(min(values), 1),
         "max": round(max(values), 1),
         "runs": [round(v, 1) for v in values],
     }
+
+
+# Recorders are started afresh for each of their runs and stopped (the decoder drained)
+# before the next target runs: a decoder catching up on its backlog must not run during
+# another target's turn. "recorder_unpaced" (with --compare-unpaced) is the same recorder
+# with the decoder's pacing off (recorder.pg.pace), to show what pacing buys.
+RECORDERS: dict[str, dict[str, str]] = {
+    "recorder": {},
+    "recorder_unpaced": {"UNDERSTUDY_PG_DECODER_SHARE": "1"},
+}
 
 
 def throughput(
@@ -217,48 +233,76 @@ def throughput(
     """
     results: dict[str, Any] = {}
     bench = ["-S", "-c", str(args.clients), "-j", str(args.threads), "-T", str(args.seconds)]
+    decoder_runs: list[dict[str, Any]] = []
     with contextlib.ExitStack() as stack:
         targets: dict[str, tuple[int, int | None]] = {"direct": (pg.port, None)}
         if bouncer:
             targets["pgbouncer"] = stack.enter_context(run_pgbouncer(bouncer, pg, work / "pgb"))
-        decoder: dict[str, Any] = {}
-        results["decoder"] = decoder
-        rec_port, rec = stack.enter_context(
-            run_recorder(pg, work / "throughput.tape", stats=decoder)
-        )
-        targets["recorder"] = (rec_port, rec.pid)
         if args.relay_only:
             bare_port, bare = stack.enter_context(
                 run_recorder(pg, work / "unused.tape", "--relay-only")
             )
             targets["relay_no_capture"] = (bare_port, bare.pid)
+        names = [*targets, "recorder"] + (["recorder_unpaced"] if args.compare_unpaced else [])
         for protocol in args.protocols:
-            tps: dict[str, list[float]] = {name: [] for name in targets}
-            cpu: dict[str, list[float]] = {name: [] for name, (_, pid) in targets.items() if pid}
-            names = list(targets)
+            tps: dict[str, list[float]] = {name: [] for name in names}
+            cpu: dict[str, list[float]] = {name: [] for name in names if name != "direct"}
             for r in range(args.rounds):
                 for name in names[r % len(names) :] + names[: r % len(names)]:
-                    port, pid = targets[name]
-                    before = cpu_seconds(pid) if pid else 0.0
-                    value, done = pgbench(pg, port, *bench, "-M", protocol)
+                    with contextlib.ExitStack() as run:
+                        stats: dict[str, Any] = {}
+                        if name in RECORDERS:
+                            tape = work / f"{name}-{protocol}-{r}.tape"
+                            port, rec = run.enter_context(
+                                run_recorder(pg, tape, stats=stats, env_extra=RECORDERS[name])
+                            )
+                            pid: int | None = rec.pid
+                        else:
+                            port, pid = targets[name]
+                        before = cpu_seconds(pid) if pid else 0.0
+                        value, done = pgbench(pg, port, *bench, "-M", protocol)
+                        spent = cpu_seconds(pid) - before if pid else 0.0
                     tps[name].append(value)
                     line = f"  {protocol:8} round {r + 1} {name:16} {value:8.0f} TPS"
                     if pid:
-                        cpu[name].append((cpu_seconds(pid) - before) / done * 1e6)
+                        cpu[name].append(spent / done * 1e6)
                         line += f", proxy CPU {cpu[name][-1]:5.1f} us/transaction"
-                    if name == "recorder":
-                        spooled = spool_bytes(work / "throughput.tape") / 2**20
-                        line += f", spool on disk {spooled:.1f} MiB"
+                    if stats:
+                        decoder_runs.append({"target": name, "protocol": protocol, **stats})
+                        line += (
+                            f"; decoder {stats['decoder_cpu_us_per_statement']} us/statement, "
+                            f"paced {stats['decoder_paced_s']} s, spool at stop "
+                            f"{stats['backlog_bytes_at_stop'] / 2**20:.1f} MiB, drained in "
+                            f"{stats['exit_seconds_after_stop']} s"
+                        )
                     print(line, file=sys.stderr)
             res: dict[str, Any] = {name: summary(v) for name, v in tps.items()}
             for name, values in cpu.items():
                 res[name]["cpu_us_per_transaction"] = summary(values)
-            rec_tps = res["recorder"]["median"]
-            res["recorder_vs_direct"] = round(rec_tps / res["direct"]["median"], 3)
-            if "pgbouncer" in res:
-                res["recorder_vs_pgbouncer"] = round(rec_tps / res["pgbouncer"]["median"], 3)
+            for name in RECORDERS:
+                if name not in res:
+                    continue
+                rec_tps = res[name]["median"]
+                res[f"{name}_vs_direct"] = round(rec_tps / res["direct"]["median"], 3)
+                if "pgbouncer" in res:
+                    res[f"{name}_vs_pgbouncer"] = round(rec_tps / res["pgbouncer"]["median"], 3)
             results[protocol] = res
+    results["decoder"] = decoder_summary(decoder_runs)
     return results
+
+
+def decoder_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The paced recorder's decoder over its runs (medians), with every run kept."""
+    own = [r for r in runs if r["target"] == "recorder"]
+    if not own:
+        return {}
+    out: dict[str, Any] = {"runs": runs}
+    for key in ("decoder_cpu_us_per_statement", "decoder_paced_s", "backlog_bytes_at_stop",
+                "exit_seconds_after_stop"):  # fmt: skip
+        values = [r[key] for r in own if r.get(key) is not None]
+        if values:
+            out[key] = round(statistics.median(values), 2)
+    return out
 
 
 def memory(pg: PostgresServer, args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -334,6 +378,11 @@ def main() -> int:
         default=True,
         help="also run the relay without capture, to show what parsing costs",
     )
+    p.add_argument(
+        "--compare-unpaced",
+        action="store_true",
+        help="also run the recorder with the decoder's pacing off (UNDERSTUDY_PG_DECODER_SHARE=1)",
+    )
     p.add_argument("--out", type=Path, default=REPO / "benchmarks/results/pg_recorder.json")
     args = p.parse_args()
     bouncer = ensure_pgbouncer()
@@ -367,25 +416,26 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     decoder = results["decoder"]
+    shown = ("direct", "pgbouncer", "relay_no_capture", *RECORDERS)
     for protocol, res in results["throughput"].items():
-        line = ", ".join(
-            f"{name} {res[name]['median']:.0f}"
-            for name in ("direct", "pgbouncer", "relay_no_capture", "recorder")
-            if name in res
-        )  # fmt: skip
+        line = ", ".join(f"{name} {res[name]['median']:.0f}" for name in shown if name in res)
         ratio = res.get("recorder_vs_pgbouncer")
         print(f"{protocol}: median TPS {line}; recorder/pgbouncer {ratio}, "
               f"recorder/direct {res['recorder_vs_direct']}")  # fmt: skip
+        if "recorder_unpaced_vs_pgbouncer" in res:
+            print(f"{protocol}: without pacing, recorder/pgbouncer "
+                  f"{res['recorder_unpaced_vs_pgbouncer']}")  # fmt: skip
         cpu = ", ".join(
             f"{name} {res[name]['cpu_us_per_transaction']['median']:.1f}"
-            for name in ("pgbouncer", "relay_no_capture", "recorder")
+            for name in shown[1:]
             if name in res
         )
         print(f"{protocol}: proxy CPU us per transaction (median): {cpu}")
     if decoder:
         backlog = decoder["backlog_bytes_at_stop"] / 2**20
-        print(f"decoder: {decoder.get('decoder_cpu_us_per_statement')} us CPU per statement "
-              f"(idle priority); spool on disk at stop {backlog:.1f} MiB, recorder exited "
+        print(f"decoder (medians per run): {decoder.get('decoder_cpu_us_per_statement')} us CPU "
+              f"per statement (idle priority), held back {decoder.get('decoder_paced_s')} s; "
+              f"spool on disk at stop {backlog:.1f} MiB, recorder exited "
               f"{decoder['exit_seconds_after_stop']} s after SIGINT")  # fmt: skip
     if "memory" in results:
         m = results["memory"]

@@ -5,9 +5,10 @@ Started by the relay (:class:`~recorder.pg.spool.SpoolWriter`), never by hand::
     python -m recorder.pg.decode --tape TAPE --prefix PID-TOKEN
 
 It lowers its own CPU priority (``UNDERSTUDY_PG_DECODER_PRIORITY``: ``idle``, the default,
-``low`` or ``normal``), decodes the spools of recorders that died on this tape first,
-then follows its own recorder's segments until the recorder closes its standard input. It
-writes JSON lines on standard output: ``{"fatal": ...}`` when the tape cannot be written
+``low`` or ``normal``) and, while other processes keep the host busy, holds itself to a share
+of one CPU (:mod:`recorder.pg.pace`). It decodes the spools of recorders that died on this
+tape first, then follows its own recorder's segments until the recorder closes its standard
+input. It writes JSON lines on standard output: ``{"fatal": ...}`` when the tape cannot be written
 (then it exits 1), and ``{"summary": ...}`` (the counters) before a normal exit.
 """
 
@@ -24,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from recorder.pg.capture import Row, Tracker
+from recorder.pg.pace import Pacer, check_env
 from recorder.pg.rows import CaptureSettings, Session
 from recorder.pg.spool import (
     CLIENT,
     CLOSE,
     OPEN,
-    PRIORITIES,
     PRIORITY_ENV,
     SERVER,
     SPOOL_DIR,
@@ -95,13 +96,20 @@ class Decoder:
             n += 1
         self.counters["sql.statements"] += n
 
-    def run(self, reader: SpoolReader) -> None:
-        """Decode every record ``reader`` yields; raises :class:`TapeWriteError`."""
+    def run(self, reader: SpoolReader, pacer: Pacer | None = None) -> None:
+        """Decode every record ``reader`` yields; raises :class:`TapeWriteError`.
+
+        ``pacer`` holds the decoder back while the host is busy, until the recorder stops.
+        """
         trackers: dict[int, Tracker] = {}
         last = 0.0
         emit = self._emit
         for conn, kind, ts, data in reader.records():
             last = ts
+            if pacer is not None:
+                pacer.tick(ts)
+                if not pacer.enabled:
+                    pacer = None
             if kind == SERVER:
                 tracker = trackers.get(conn)
                 if tracker is not None:
@@ -161,11 +169,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tape", required=True, type=Path)
     p.add_argument("--prefix", required=True)
     args = p.parse_args(argv)
-    priority = os.environ.get(PRIORITY_ENV) or "idle"
-    if priority not in PRIORITIES:
-        say(fatal=f"{PRIORITY_ENV}={priority!r}: expected one of {', '.join(PRIORITIES)}")
+    try:
+        pace = check_env()
+    except UnderstudyError as exc:
+        say(fatal=str(exc))
         return 1
-    lower_priority(priority)
+    lower_priority(os.environ.get(PRIORITY_ENV) or "idle")
     directory = args.tape / SPOOL_DIR
     config = read_config(directory, args.prefix)
     counters: Counter[str] = Counter()
@@ -202,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
             (directory / f"{prefix}.lock").unlink(missing_ok=True)
             counters["sql.recovered_spools"] += 1
         reader = SpoolReader(directory, args.prefix, sys.stdin.fileno(), writer.flush)
-        decoder_for(config).run(reader)
+        pacer = Pacer(pace, stopping=reader.stopping)
+        decoder_for(config).run(reader, pacer)
         writer.close()
     except TapeWriteError as exc:
         if not failed.is_set():
@@ -212,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     summary: dict[str, Any] = writer.stats.as_dict()
     for name, value in counters.items():
         summary[name.split(".", 1)[1]] = value
+    if pacer.paced_s:
+        summary["decoder_paced_seconds"] = round(pacer.paced_s, 1)
     say(summary=summary)
     return 0
 

@@ -504,6 +504,24 @@ class SpoolReader:
                     pos = end
                 pending = buf[pos:]
 
+    def stopping(self) -> bool:
+        """Without waiting: whether the recorder has closed the pipe (it is stopping).
+
+        Takes the nudges waiting in the pipe; the next read of the segment sees what they
+        announced anyway.
+        """
+        fd = self.wait
+        if fd is None:
+            return True
+        while select.select([fd], [], [], 0)[0]:
+            try:
+                if not os.read(fd, 65536):
+                    self.wait = None
+                    return True
+            except BlockingIOError:
+                break
+        return False
+
     def _more(self) -> bool:
         """Wait for a nudge; False once the recorder closed the pipe (nothing more comes)."""
         fd = self.wait
