@@ -22,7 +22,14 @@ from collections.abc import Callable
 
 import polars as pl
 
-__all__ = ["LEVELS", "candidate_counts", "candidate_extremes", "min_burst", "prepare"]
+__all__ = [
+    "LEVELS",
+    "best_bursts",
+    "candidate_counts",
+    "candidate_extremes",
+    "min_burst",
+    "prepare",
+]
 
 CAP = 1_000_000  # bursts are clipped here; needing more than this means "never conforms"
 SAMPLE = 1_000  # rows per pool and side on which quantiles are read
@@ -88,6 +95,7 @@ def prepare(rows: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
         rows.lazy()
         .select("pool", "key", pl.col("t").cast(pl.Float64), "limited")
         .sort("key", "t", maintain_order=True)
+        .with_columns(pl.col("key").set_sorted())  # windows over keys take the sorted path
         .with_columns(_rank=accepted.cast(pl.Int64).cum_sum().over("key").cast(pl.Float64))
         .with_columns(
             _before=pl.col("_rank") - accepted.cast(pl.Float64),
@@ -262,6 +270,55 @@ def candidate_counts(prepared: pl.DataFrame, cands: pl.DataFrame) -> pl.DataFram
         .select("pool", "c", pl.col("V").cast(pl.Int64), pl.col("C").cast(pl.Int64))
         .sort("pool", "c")
     )
+
+
+def best_bursts(prepared: pl.DataFrame, cands: pl.DataFrame) -> pl.DataFrame:
+    """The burst with the fewest disagreements at each ``(pool, c, rate)`` candidate, exact.
+
+    One pass over the rows per candidate index ``c``: each request's needed burst
+    (:func:`min_burst`, rounded up) is counted per pool, and the burst that leaves the fewest
+    accepted requests needing more plus limited ones needing no more wins (ties: the
+    smallest). Returns ``pool, c, burst, V, C`` (as :func:`candidate_counts`).
+
+    Examples
+    --------
+    >>> rows = prepare(pl.DataFrame({"pool": 0, "key": 0, "t": [0.0, 0.0, 0.0, 0.1],
+    ...                              "limited": [False, False, True, True]}))
+    >>> best_bursts(rows, pl.DataFrame({"pool": 0, "c": 0, "rate": 1.0})).rows()
+    [(0, 0, 2, 0, 0)]
+    """
+    acc, lim = ~pl.col("limited"), pl.col("limited")
+    need = (_bound(pl.col("_rate")) - EPS).ceil().clip(1.0, float(CAP + 1)).cast(pl.Int64)
+    queries = []
+    for (c,), part in cands.partition_by("c", as_dict=True, maintain_order=True).items():
+        counts = (
+            prepared.lazy()
+            .join(part.lazy().select("pool", _rate="rate"), on="pool")
+            .group_by("pool", need.alias("burst"))
+            .agg(acc=acc.sum().cast(pl.Int64), lim=lim.sum().cast(pl.Int64))
+        )
+        floor = part.lazy().select("pool", burst=pl.lit(1, pl.Int64), acc=0, lim=0)
+        queries.append(
+            pl.concat([floor, counts], how="vertical_relaxed")
+            .group_by("pool", "burst")
+            .agg(pl.col("acc", "lim").sum())
+            .sort("pool", "burst")
+            .with_columns(
+                V=pl.col("acc").sum().over("pool") - pl.col("acc").cum_sum().over("pool"),
+                C=pl.col("lim").cum_sum().over("pool"),
+            )
+            .filter(pl.col("burst") <= CAP)  # needing more: never conforms
+            .sort("pool", pl.col("V") + pl.col("C"), "burst")
+            .group_by("pool", maintain_order=True)
+            .first()
+            .select("pool", c=pl.lit(c, pl.Int64), burst="burst", V="V", C="C")
+        )
+    if not queries:
+        return pl.DataFrame(
+            schema={"pool": cands.schema["pool"], "c": pl.Int64, "burst": pl.Int64,
+                    "V": pl.Int64, "C": pl.Int64}
+        )  # fmt: skip
+    return pl.concat(pl.collect_all(queries)).sort("pool", "c")
 
 
 #: Outlier shares at which :func:`candidate_extremes` reads the needed bursts.

@@ -10,16 +10,26 @@ Per pool (keys that share parameters), vectorised across pools:
 3. the answer is the burst with the least error (ties: the widest plateau) and the
    geometric middle of its plateau; a rate declared in headers replaces it when it explains
    the traffic as well.
+
+Pools of more than ``window`` requests are searched on their first requests
+(:func:`windows`); then, at the rate of each burst kept, the burst with the least error is
+counted exactly on every request (:func:`analysis.http.bucket_fit.best_bursts`). The search
+costs requests times candidate rates, the final count a pass over the pool per burst kept.
+A window starts where the tape does, so every bucket's state in it is the one the whole
+tape implies (a window cut later would not know how full each bucket was).
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from analysis.http.bucket_fit import candidate_counts, prepare
+from analysis.http.bucket_fit import best_bursts, candidate_counts, prepare
 from analysis.http.bucket_locate import grid, locate, rate_bounds
 
-__all__ = ["fit_buckets"]
+__all__ = ["fit_buckets", "windows"]
+
+#: Rounds of multi-section on every request of a pool searched on a window.
+_ROUNDS = 1
 
 
 def _narrow(
@@ -81,6 +91,7 @@ def fit_buckets(
     rounds: int = 10,
     robust: bool = True,
     hint_rates: pl.DataFrame | None = None,
+    window: int | None = None,
 ) -> pl.DataFrame:
     """Fit one ``(rate_per_s, burst)`` per pool to recorded allowed/limited sequences.
 
@@ -98,6 +109,10 @@ def fit_buckets(
     hint_rates
         Optional ``pool, rate, burst`` from response headers (``burst`` may be null): used
         instead of the fit when they explain the traffic at least as well.
+    window
+        Search pools of more requests than this on their first ones (:func:`windows`), then
+        take the best burst at each rate kept, counted on all their requests; ``None``:
+        search every request. ``rate_lo``/``rate_hi`` are then the window's plateau.
 
     Returns
     -------
@@ -117,13 +132,22 @@ def fit_buckets(
     (5.0, 3, True)
     """
     prepared = prepare(rows)
-    bounds = rate_bounds(prepared)
+    sizes = prepared.group_by("pool").agg(
+        n=pl.len(),
+        accepted=(~pl.col("limited")).sum().cast(pl.Int64),
+        limited=pl.col("limited").sum().cast(pl.Int64),
+    )
+    cut = sizes.filter(pl.col("n") > window)["pool"] if window is not None else None
+    search = prepared
+    if cut is not None and not cut.is_empty():
+        search = prepare(windows(prepared.select("pool", "key", "t", "limited"), window or 1))
+    bounds = rate_bounds(search)
     if bounds.is_empty():
         return _empty()
     located = locate(
-        prepared, bounds, beam=beam, points=points, rounds=rounds, keep=keep, robust=robust
+        search, bounds, beam=beam, points=points, rounds=rounds, keep=keep, robust=robust
     )
-    best = _narrow(prepared, located, points, 2)
+    best = _narrow(search, located, points, 2)
     chosen = (
         best.with_columns(width=(pl.col("rate_hi") / pl.col("rate_lo")).log())
         .sort("pool", "err", "width", "b", descending=[False, False, True, False])
@@ -139,10 +163,16 @@ def fit_buckets(
             C="C",
         )
     )
+    if search is not prepared and cut is not None:  # the window's errors are not the pool's
+        whole = _recount(prepared, best, cut, points, _ROUNDS)
+        chosen = pl.concat(
+            [chosen.filter(~pl.col("pool").is_in(cut.implode())), whole.select(chosen.columns)],
+            how="vertical_relaxed",
+        )
     if hint_rates is not None and not hint_rates.is_empty():
         chosen = _prefer_hints(prepared, chosen, hint_rates)
     return (
-        bounds.select("pool", "accepted", "limited")
+        sizes.select("pool", "accepted", "limited")
         .join(chosen, on="pool")
         .select(
             "pool",
@@ -156,6 +186,88 @@ def fit_buckets(
             agree_limited=pl.col("limited") - pl.col("C"),
         )
         .sort("pool")
+    )
+
+
+def windows(rows: pl.LazyFrame | pl.DataFrame, window: int, min_limited: int = 200) -> pl.DataFrame:
+    """Per pool, its first ``window`` requests in time order, or more until they hold
+    ``min_limited`` limited ones (pools of at most ``window`` requests are kept whole).
+
+    Examples
+    --------
+    >>> rows = pl.DataFrame({"pool": [0] * 6 + [1], "key": 0, "t": [5.0, 1, 2, 3, 4, 0, 0],
+    ...                      "limited": [True, False, False, True, True, False, False]})
+    >>> windows(rows, 2, min_limited=1).select("pool", "t").rows()
+    [(0, 0.0), (0, 1.0), (0, 2.0), (0, 3.0), (1, 0.0)]
+    """
+    lf = rows.lazy().select("pool", "key", "t", "limited").sort("pool", "t", maintain_order=True)
+    before = pl.col("limited").cast(pl.Int64).cum_sum().over("pool") - pl.col("limited")
+    head = pl.int_range(pl.len()).over("pool") < window
+    return lf.filter(head | (before < min_limited)).collect()
+
+
+def _recount(
+    prepared: pl.DataFrame, best: pl.DataFrame, cut: pl.Series, points: int, rounds: int
+) -> pl.DataFrame:
+    """For the ``cut`` pools (searched on a window): the kept burst of least error on every
+    request, then ``rounds`` of multi-section of its plateau on every request, each rate
+    with its best burst (:func:`~analysis.http.bucket_fit.best_bursts`). A bucket that
+    explains the whole pool explains its window too: the answer lies in the window's
+    plateau, only narrower."""
+    some = pl.col("pool").is_in(cut.implode())
+    mid = (pl.col("rate_lo") * pl.col("rate_hi")).sqrt()
+    rows = prepared.filter(some)
+    kept = best.filter(some)
+    counts = best_bursts(rows, kept.select("pool", c="k", rate=mid))
+    state = (
+        kept.drop("b", "V", "C")
+        .join(counts.rename({"c": "k", "burst": "b"}), on=["pool", "k"])
+        .with_columns(err=pl.col("V") + pl.col("C"), wide=pl.col("rate_lo") / pl.col("rate_hi"))
+        .sort("pool", "err", "wide", "b")
+        .group_by("pool", maintain_order=True)
+        .first()
+        .select(  # the plateau's evaluated ends and the rates tried next to them
+            "pool",
+            lo=pl.col("rate_lo") / pl.col("step"),
+            hi=pl.col("rate_hi") * pl.col("step"),
+            k=pl.lit(0, pl.Int64),
+        )
+    )
+    found = pl.DataFrame()
+    for _ in range(rounds):
+        cands = grid(state, points, ["k"])
+        scored = cands.join(
+            best_bursts(rows, cands.select("pool", c="m", rate="rate")).rename({"c": "m"}),
+            on=["pool", "m"],
+        ).with_columns(err=pl.col("V") + pl.col("C"))
+        least = scored.filter(pl.col("err") == pl.col("err").min().over("pool"))
+        plateau = least.filter(pl.col("burst") == pl.col("burst").min().over("pool"))
+        found = plateau.group_by("pool").agg(
+            pl.all().sort_by("m").get(pl.len() // 2),  # an evaluated rate: exact counts
+            rate_lo=pl.col("rate").min(),
+            rate_hi=pl.col("rate").max(),
+            m_lo=pl.col("m").min(),
+            m_hi=pl.col("m").max(),
+        )
+        tried = scored.select("pool", "m", "rate")
+        state = (
+            found.select(
+                "pool",
+                m=(pl.col("m_lo") - 1).clip(lower_bound=0),
+                m2=(pl.col("m_hi") + 1).clip(upper_bound=points - 1),
+            )
+            .join(tried.rename({"rate": "lo"}), on=["pool", "m"])
+            .join(tried.rename({"rate": "hi", "m": "m2"}), on=["pool", "m2"])
+            .select("pool", "lo", "hi", k=pl.lit(0, pl.Int64))
+        )
+    return found.select(
+        "pool",
+        rate_per_s="rate",
+        burst="burst",
+        rate_lo="rate_lo",
+        rate_hi="rate_hi",
+        V="V",
+        C="C",
     )
 
 

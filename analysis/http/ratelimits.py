@@ -33,6 +33,7 @@ from analysis.http.bucket_search import fit_buckets
 __all__ = [
     "GROUPINGS",
     "SCOPES",
+    "WINDOW",
     "choose_scopes",
     "confidence",
     "fit_keys",
@@ -50,6 +51,9 @@ _SUPPORT = 10.0
 _KEYED_COLUMNS = ("host", "method", "route", "identity", "client_ip", "t", "limited", "status")
 #: Search settings for comparing hypotheses: coarser than the final fits, ranking only.
 _QUICK = {"keep": 2, "beam": 2, "points": 9, "rounds": 6}
+#: Final fits search pools of more requests than this on their first ones, then count on all
+#: (:func:`analysis.http.bucket_search.fit_buckets`): the search costs requests x rates.
+WINDOW: Final = 100_000
 
 
 def quality(
@@ -262,11 +266,16 @@ def _hypothesis_rows(ex: pl.DataFrame, choices: pl.DataFrame) -> pl.LazyFrame:
 
 
 def fit_keys(
-    ex: pl.DataFrame, choices: pl.DataFrame, known: pl.DataFrame | None = None
+    ex: pl.DataFrame,
+    choices: pl.DataFrame,
+    known: pl.DataFrame | None = None,
+    *,
+    window: int = WINDOW,
 ) -> pl.DataFrame:
     """One bucket per key (e.g. per identity and group) of each host's chosen hypothesis.
 
-    Hosts already in ``known`` (the second result of :func:`choose_scopes`) are not refitted.
+    Hosts already in ``known`` (the second result of :func:`choose_scopes`) are not refitted;
+    keys of more than ``window`` requests are searched on their first ones.
     Returns ``host, scope, group, scope_key, limit_status, rate_per_s, burst, ...`` for keys
     with limited requests.
 
@@ -286,17 +295,25 @@ def fit_keys(
     parts = [] if known is None or known.is_empty() else [known]
     if not todo.is_empty():
         parts.append(
-            _fit_keyed(_hypothesis_rows(ex, todo), ["host", "scope", "group", "scope_key"])
+            _fit_keyed(
+                _hypothesis_rows(ex, todo),
+                ["host", "scope", "group", "scope_key"],
+                search={"window": window},
+            )
         )
     if not parts:
         return _fit_keyed(_hypothesis_rows(ex, todo), ["host", "scope", "group", "scope_key"])
     return pl.concat(parts, how="vertical_relaxed")
 
 
-def fit_pools(ex: pl.DataFrame, choices: pl.DataFrame, classes: pl.DataFrame) -> pl.DataFrame:
+def fit_pools(
+    ex: pl.DataFrame, choices: pl.DataFrame, classes: pl.DataFrame, *, window: int = WINDOW
+) -> pl.DataFrame:
     """Refit with pooled evidence: one bucket per ``(host, group, identity_class)`` under the
     ``identity`` scope (``classes``: ``identity, identity_class``), per ``(host, group)``
     otherwise. Header hints (``RateLimit-Policy`` quota and window) are tried as well.
+    Pools of more than ``window`` requests are searched on their first ones, then counted on
+    all (:func:`~analysis.http.bucket_search.fit_buckets`).
 
     Examples
     --------
@@ -329,7 +346,8 @@ def fit_pools(ex: pl.DataFrame, choices: pl.DataFrame, classes: pl.DataFrame) ->
         .collect()
     )
     usable = hints.filter(pl.col("rate").is_finite() & (pl.col("rate") > 0))
-    fits = _fit_keyed(rows, pool_cols, usable if not usable.is_empty() else None)
+    search = {"window": window}
+    fits = _fit_keyed(rows, pool_cols, usable if not usable.is_empty() else None, search=search)
     return fits.join(
         hints.select(*pool_cols, "quota", "window", "retry_after_s"),
         on=pool_cols,

@@ -114,3 +114,18 @@ def test_no_rows_no_fits() -> None:
     empty = pl.DataFrame(schema={"pool": pl.Int64, "key": pl.Int64, "t": pl.Float64,
                                  "limited": pl.Boolean})  # fmt: skip
     assert fit_buckets(empty).is_empty()
+
+
+@pytest.mark.parametrize("rate, burst", [(2.0, 3), (5.0, 10), (20.0, 40), (100.0, 7)])
+def test_pools_longer_than_the_window_are_counted_on_every_request(rate: float, burst: int) -> None:
+    """Searched on its first 2,000 requests (the bursts that show the burst come later), the
+    pool's rate and burst are still found, with the evidence of every request."""
+    rows = _traffic(int(rate * 10) + burst, rate, burst, seconds=600.0)
+    assert rows.height > 2_000
+    exact = fit_buckets(rows).row(0, named=True)
+    fit = fit_buckets(rows, window=2_000).row(0, named=True)
+    assert fit["rate_per_s"] == pytest.approx(rate, rel=0.01)
+    assert abs(fit["burst"] - burst) <= 1
+    assert (fit["accepted"], fit["limited"]) == (exact["accepted"], exact["limited"])
+    agree = fit["agree_accepted"] + fit["agree_limited"]
+    assert agree >= 0.99 * (fit["accepted"] + fit["limited"])

@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import polars as pl
 import pytest
 from http_mine_helpers import Mined
 
+from analysis.http.exchanges import exchange_frame
+from analysis.http.ratelimits import fit_pools
 from understudy.testing.synthetic_http import (
     Client,
     Limiter,
     Plan,
     Scenario,
     default_routes,
+    generate,
     plans_scenario,
 )
 
@@ -113,3 +117,28 @@ def test_header_policy_is_used(mine: Callable[[Scenario], Mined]) -> None:
     (entry,) = mine(declared).world.rate_limits
     assert entry["hints"]["quota"] == 30 and entry["hints"]["window_s"] == pytest.approx(0.75)
     assert (entry["rate_per_s"], entry["burst"]) == (40.0, 30)
+
+
+@pytest.mark.parametrize("scope", ["identity", "client_ip", "global"])
+def test_pools_longer_than_the_window(scope: str) -> None:
+    """Pools of many more requests than the search window: searched on their first ones,
+    counted on all; the truth is recovered and the evidence is the pool's."""
+    s = plans_scenario(scope=scope, seed=4, duration_s=120.0)  # type: ignore[arg-type]
+    ex = exchange_frame(generate(s).lazy()).collect()
+    choices = pl.DataFrame({"host": s.host, "scope": scope, "grouping": "*"})
+    classes = pl.DataFrame(
+        {"identity": list(s.plan_of()), "identity_class": list(s.plan_of().values())}
+    )
+    exact = fit_pools(ex, choices, classes, window=10**9).sort("identity_class")
+    cut = fit_pools(ex, choices, classes, window=1_000).sort("identity_class")
+    assert (
+        cut.select("identity_class", "accepted", "limited").rows()
+        == exact.select("identity_class", "accepted", "limited").rows()
+    )
+    assert (cut["accepted"] + cut["limited"]).min() > 2_000  # every pool was cut
+    for e, c in zip(exact.iter_rows(named=True), cut.iter_rows(named=True), strict=True):
+        rate, burst = (
+            PLAN_LIMITS[c["identity_class"]] if scope == "identity" else SCOPE_LIMITS[scope]
+        )
+        assert close(c, rate, burst), c
+        assert c["confidence"] >= e["confidence"] - 0.02

@@ -75,9 +75,7 @@ def test_bad_decoder_settings_are_refused(name: str, value: str, needle: str) ->
 
 
 def test_decoder_settings_from_the_environment() -> None:
-    pace = check_env(
-        {"UNDERSTUDY_PG_DECODER_SHARE": "0.5", "UNDERSTUDY_PG_DECODER_MAX_LAG": "5"}
-    )
+    pace = check_env({"UNDERSTUDY_PG_DECODER_SHARE": "0.5", "UNDERSTUDY_PG_DECODER_MAX_LAG": "5"})
     assert (pace.share, pace.busy, pace.max_lag) == (0.5, Pace().busy, 5.0)
 
 
