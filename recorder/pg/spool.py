@@ -4,11 +4,13 @@ Decoding the protocol into statement rows costs more than forwarding it (measure
 ``pgbench -S``: about 40 us of relay CPU per transaction, 70 more with the tracker in the same
 process). On a busy database host that work would slow production down. So the relay does
 only what must happen at once: it forwards each chunk, then appends it with its arrival time
-to an in-memory buffer (one ``struct.pack`` and a copy). Every few milliseconds a writer
-thread appends the buffer to a **spool segment** under ``TAPE/.spool/``. A decoder process
+to an in-memory buffer (one ``struct.pack`` and a copy). Every few milliseconds the event
+loop appends the buffer to a **spool segment** under ``TAPE/.spool/`` (one ``write`` to the
+page cache; a thread fsyncs once per flush interval). A decoder process
 (:mod:`recorder.pg.decode`) follows the segments, runs the
 :class:`~recorder.pg.capture.Tracker` over them and commits ``sql`` rows to the tape like any
-writer. It runs at idle CPU priority (:func:`lower_priority`): when the host is saturated the
+writer. It runs at idle CPU priority (:func:`lower_priority`) and, while other processes keep
+the host busy, holds itself to a small share of one CPU (:mod:`recorder.pg.pace`): the
 decoder lags and the spool grows on disk, instead of the database slowing down. When the
 recorder stops it waits for the decoder to finish.
 
@@ -36,7 +38,6 @@ import contextlib
 import fcntl
 import json
 import os
-import queue
 import secrets
 import select
 import struct
@@ -76,7 +77,7 @@ NEXT: Final = 4
 HEADER: Final = struct.Struct("<IBdI")
 SPOOL_DIR: Final = ".spool"
 SEGMENT_BYTES: Final = 64 * 1024 * 1024
-HANDOFF_SECONDS: Final = 0.005  # the relay hands its buffer to the writer thread this often
+HANDOFF_SECONDS: Final = 0.005  # the relay appends its buffer to the segment this often
 HANDOFF_BYTES: Final = 256 * 1024  # ... or as soon as it holds this much
 PRIORITIES: Final = ("idle", "low", "normal")
 PRIORITY_ENV: Final = "UNDERSTUDY_PG_DECODER_PRIORITY"
@@ -173,7 +174,12 @@ class AuthFilter:
 
 
 class SpoolWriter:
-    """The relay's end: buffer records on the event loop, append them to segments in a thread.
+    """The relay's end: buffer records on the event loop, append them to segments.
+
+    The loop itself writes (to the page cache) every :data:`HANDOFF_SECONDS`; a thread that
+    wakes once per flush interval makes it durable (``fsync``) and retires full segments.
+    Handing every buffer to a writer thread instead cost the relay a GIL hand-over 200
+    times a second, which showed in its latency.
 
     Also the ``sql`` writer of the :class:`~recorder.sink.TapeSink`: :attr:`stats` and
     :meth:`close` follow :class:`~understudy.tape.PartWriter`, with the decoder's counters.
@@ -196,11 +202,15 @@ class SpoolWriter:
         self.error: TapeWriteError | None = None
         self.stats = _DecoderStats()
         self._buf = bytearray()
-        self._queue: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
         self._segment = 0
         self._fd = -1
         self._size = 0
+        self._dirty = False  # written since the last fsync
+        self._unwritable = False  # a write failed: nothing more is written
+        self._retired: list[int] = []  # full segments' descriptors: fsync, then close
+        self._fds = threading.Lock()  # guards _fd and _retired against the sync thread
+        self._stop = threading.Event()
+        self._sync_thread: threading.Thread | None = None
         self._lock_fd = -1
         self._loop: Any = None
         self._timer: Any = None  # the pending handoff, if any
@@ -211,7 +221,7 @@ class SpoolWriter:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, loop: Any) -> None:
-        """Open the first segment, start the decoder and the writer thread."""
+        """Open the first segment, start the decoder and the sync thread."""
         self._loop = loop
         try:
             self._lock_fd = os.open(
@@ -224,17 +234,19 @@ class SpoolWriter:
             )
             with os.fdopen(fd, "wb") as f:
                 f.write(config)
-            self._open_segment()
+            self._fd = self._open_segment()
         except OSError as exc:
             raise TapeWriteError(f"cannot create the spool in {self.directory}: {exc}") from exc
         self._decoder.start()
-        self._thread = threading.Thread(target=self._run, name="understudy-sql-spool", daemon=True)
-        self._thread.start()
+        self._sync_thread = threading.Thread(
+            target=self._sync_loop, name="understudy-sql-spool-sync", daemon=True
+        )
+        self._sync_thread.start()
 
-    def _open_segment(self) -> None:
+    def _open_segment(self) -> int:
         path = segment_path(self.directory, self.prefix, self._segment)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         self._size = 0
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
 
     @property
     def healthy(self) -> bool:
@@ -260,9 +272,9 @@ class SpoolWriter:
         self._closed = True
         if not self._sealed:
             self._handoff()
-        self._queue.put(None)
-        if self._thread is not None:
-            self._thread.join()
+        self._stop.set()
+        if self._sync_thread is not None:
+            self._sync_thread.join()  # the last fsync; every descriptor closed
         left = 0
         for seg in self.directory.glob(f"{self.prefix}-*.seg"):
             with contextlib.suppress(FileNotFoundError):  # the decoder deletes as it goes
@@ -297,56 +309,65 @@ class SpoolWriter:
             self._handoff()
 
     def _handoff(self) -> None:
+        """Append the buffer to the segment (the page cache; the sync thread makes it durable)."""
         self._timer = None
-        if self._buf:
-            self._queue.put(self._buf)
-            self._buf = bytearray()
+        buf = self._buf
+        if not buf:
+            return
+        self._buf = bytearray()
+        if self._unwritable:
+            return
+        try:
+            # Also after the decoder failed: a later decoder recovers what was written.
+            self._write(buf)
+        except OSError as exc:
+            self._unwritable = True
+            self._fail(TapeWriteError(f"cannot write the spool {self.directory}: {exc}"))
+            return
+        self._decoder.nudge()
 
-    # -- writer thread -------------------------------------------------------------------------
-    def _run(self) -> None:
-        # Keeps writing after the decoder failed: a later decoder recovers the spool.
-        last_sync = time.monotonic()
-        dirty = False
-        broken = False
-        while True:
-            try:
-                item = self._queue.get(timeout=self.flush_interval)
-            except queue.Empty:
-                item = b""  # type: ignore[assignment]
-            if not broken:
-                try:
-                    if item:
-                        self._write(item)
-                        dirty = True
-                    now = time.monotonic()
-                    if dirty and (item is None or now - last_sync >= self.flush_interval):
-                        os.fsync(self._fd)
-                        last_sync, dirty = now, False
-                    if item is None:
-                        os.close(self._fd)
-                        self._fd = -1
-                except OSError as exc:
-                    broken = True
-                    self._fail(TapeWriteError(f"cannot write the spool {self.directory}: {exc}"))
-            if item is None:
-                return
-            if item:
-                self._decoder.nudge()
-
-    def _write(self, data: bytes | bytearray) -> None:
+    def _write(self, data: bytearray) -> None:
         view = memoryview(data)
+        fd = self._fd
         while view:
-            n = os.write(self._fd, view)
+            n = os.write(fd, view)
             view = view[n:]
+        self._dirty = True
         self._size += len(data)
         if self._size >= SEGMENT_BYTES:
-            # The next segment exists before the marker sends the decoder to it.
-            old = self._fd
+            # The next segment exists before the marker sends the decoder to it; the sync
+            # thread makes the full one durable and closes it.
             self._segment += 1
-            self._open_segment()
-            os.write(old, HEADER.pack(0, NEXT, time.time(), 0))
-            os.fsync(old)
-            os.close(old)
+            new = self._open_segment()
+            os.write(fd, HEADER.pack(0, NEXT, time.time(), 0))
+            with self._fds:
+                self._fd = new
+                self._retired.append(fd)
+
+    # -- the sync thread -------------------------------------------------------------------------
+    def _sync_loop(self) -> None:
+        while True:
+            stopping = self._stop.wait(self.flush_interval)
+            try:
+                with self._fds:
+                    retired, self._retired = self._retired, []
+                    fd = self._fd
+                for old in retired:
+                    try:
+                        os.fsync(old)
+                    finally:
+                        os.close(old)
+                if self._dirty:
+                    self._dirty = False
+                    os.fsync(fd)
+            except OSError as exc:
+                self._fail(TapeWriteError(f"cannot write the spool {self.directory}: {exc}"))
+            if stopping:
+                with self._fds:
+                    fd, self._fd = self._fd, -1
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                return
 
     def _fail(self, exc: TapeWriteError) -> None:
         first = self.error is None
