@@ -6,6 +6,7 @@ import itertools
 import os
 import signal
 import struct
+import subprocess
 import time
 
 import polars as pl
@@ -17,6 +18,7 @@ from pg_relay_helpers import Recording, rows
 
 import recorder.pg.spool as spool_module
 from recorder.pg.spool import AuthFilter
+from understudy.errors import TapeWriteError
 
 
 def _frame(code: bytes, payload: bytes) -> bytes:
@@ -113,3 +115,37 @@ def test_recovery_does_not_repeat_committed_rows(pg, record) -> None:
     assert df["statement_id"].n_unique() == df.height  # nothing twice
     first = df.filter(pl.col("sql").str.contains("committed_first"))["sql"].to_list()
     assert sorted(int(s.split()[1]) for s in first) == list(range(50))
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    res = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mnt)],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    if res.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_full_disk_stops_the_recording_loudly(pg, small_tmpfs) -> None:
+    """The spool cannot be written: the connection is ended, no new one is forwarded
+    unrecorded, and stopping reports the write error; what was committed stays readable."""
+    rec = Recording(pg, small_tmpfs / "tape")
+    with psycopg.connect(rec.dsn(), autocommit=True) as conn:
+        conn.execute("SELECT 1 AS before_the_disk_filled").fetchone()
+        with pytest.raises(psycopg.OperationalError):
+            for _ in range(200):  # 100 kB answers: the 1 MiB disk fills within a dozen
+                conn.execute("SELECT repeat('x', 100000) AS filler").fetchone()
+                time.sleep(0.01)
+    assert isinstance(rec.sink.fatal, TapeWriteError)
+    assert rec.psql("-c", "SELECT 2", check=False).returncode != 0  # refused on arrival
+    assert "No space left" in str(rec.sink.fatal) or "decoder" in str(rec.sink.fatal)
+    with pytest.raises(TapeWriteError):
+        rec.stop()
+    assert rec.sink.counters["sql.refused_connections"] >= 1
