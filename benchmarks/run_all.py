@@ -57,7 +57,8 @@ BENCHMARKS: tuple[Bench, ...] = (
     Bench("http_recorder", "http_recorder.py", ("--rounds", "3", "--duration", "10"),
           ("--rounds", "2", "--duration", "4")),
     Bench("pg_recorder", "pg_recorder.py",
-          ("--rounds", "3", "--seconds", "10", "--protocols", "simple,prepared"),
+          ("--rounds", "3", "--seconds", "10", "--protocols", "simple,prepared",
+           "--compare-unpaced"),
           ("--rounds", "2", "--seconds", "10", "--protocols", "simple,prepared",
            "--rss-seconds", "20")),
     Bench("analysis", "analysis.py", (), ("--quick",), timeout=2700.0),
@@ -102,6 +103,8 @@ PAIRS: dict[tuple[str, str], tuple[tuple[str, str], tuple[str, str] | str]] = {
 for _proto in ("simple", "prepared", "extended"):
     PAIRS[("pg_recorder", f"recorder / pgbouncer TPS ({_proto})")] = (
         (f"{_proto} recorder", "tps"), (f"{_proto} pgbouncer", "tps"))  # fmt: skip
+    PAIRS[("pg_recorder", f"recorder, decoder not paced / pgbouncer TPS ({_proto})")] = (
+        (f"{_proto} recorder_unpaced", "tps"), (f"{_proto} pgbouncer", "tps"))  # fmt: skip
     PAIRS[("pg_recorder", f"relay without capture / pgbouncer TPS ({_proto})")] = (
         (f"{_proto} relay_no_capture", "tps"), (f"{_proto} pgbouncer", "tps"))  # fmt: skip
     PAIRS[("pg_recorder", f"pgbouncer / recorder CPU per transaction ({_proto})")] = (
@@ -158,6 +161,10 @@ def _normalize_pg_recorder(data: dict[str, Any]) -> dict[str, Any]:
             ratios[name] = configs["recorder_vs_pgbouncer"]
         else:
             notes.append(f"{name}: pgbouncer was not available, no ratio")
+        if "recorder_unpaced_vs_pgbouncer" in configs:
+            ratios[f"recorder, decoder not paced / pgbouncer TPS ({proto})"] = configs[
+                "recorder_unpaced_vs_pgbouncer"
+            ]
         if bouncer and "relay_no_capture" in configs:
             ratios[f"relay without capture / pgbouncer TPS ({proto})"] = round(
                 configs["relay_no_capture"]["median"] / bouncer["median"], 3
@@ -170,11 +177,11 @@ def _normalize_pg_recorder(data: dict[str, Any]) -> dict[str, Any]:
     dec = data.get("decoder") or {}
     if dec.get("decoder_cpu_us_per_statement"):
         notes.append(
-            f"the SQL decoder process (idle CPU priority) spent "
-            f"{dec['decoder_cpu_us_per_statement']} us CPU per statement, outside the relay; "
-            f"when the recorder was stopped its spool held "
-            f"{dec['backlog_bytes_at_stop'] / 2**20:.1f} MiB on disk (decoded segments are "
-            "deleted at each 64 MiB rotation and at the end) "
+            f"the SQL decoder process (idle CPU priority, paced to 10% of one CPU while the "
+            f"host is busy) spent {dec['decoder_cpu_us_per_statement']} us CPU per statement, "
+            f"outside the relay (medians over the recorder's runs, each run a fresh recorder); "
+            f"it held back {dec.get('decoder_paced_s', 0)} s of each run; when the recorder was "
+            f"stopped its spool held {dec['backlog_bytes_at_stop'] / 2**20:.1f} MiB on disk "
             f"and it exited {dec['exit_seconds_after_stop']} s later, the decoder done"
         )
     mem = data.get("memory") or {}
