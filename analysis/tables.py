@@ -79,8 +79,19 @@ def http_tables(exchanges: pl.LazyFrame) -> tuple[pa.Table, pa.Table]:
     lf = _map_unique(lf, ["query"], "_nquery", lambda q: normalize_query(q or ""))
     lf = _map_unique(lf, ["request_body", "_ctype"], "body_key", lambda b, c: body_key(b or b"", c))
     key = ["host", "method", "path", "_nquery", "body_key"]
+    # repeated strings as categoricals (paths are too many): held, sorted and grouped as
+    # small integers until the table is built
+    repeated = ["host", "method", "route", "_nquery", "body_key", "identity", "identity_class"]
     ex = (
-        lf.sort("ts_start")
+        lf.select(
+            pl.col(repeated).cast(pl.Categorical),
+            pl.col("error", "response_id").cast(pl.Categorical),
+            "path",
+            "status",
+            "duration_ms",
+            "ts_start",
+        )
+        .sort("ts_start")
         .with_columns(pl.int_range(pl.len()).over(key).cast(pl.Int32).alias("seq"))
         .select(
             "host",
@@ -111,11 +122,24 @@ def http_tables(exchanges: pl.LazyFrame) -> tuple[pa.Table, pa.Table]:
             pl.col("response_body_truncated").fill_null(False).alias("body_truncated"),
         )
     )
-    ex_df, resp_df = pl.collect_all([ex, responses])
-    return (
-        ex_df.to_arrow().cast(HTTP_EXCHANGES_SCHEMA),
-        resp_df.to_arrow().cast(HTTP_RESPONSES_SCHEMA),
-    )
+    ex_df, resp_df = pl.collect_all([ex, responses])  # (faster here than the streaming engine)
+    return _arrow(ex_df, HTTP_EXCHANGES_SCHEMA), resp_df.to_arrow().cast(HTTP_RESPONSES_SCHEMA)
+
+
+def _arrow(df: pl.DataFrame, schema: pa.Schema, rows: int = 1_000_000) -> pa.Table:
+    """``df`` as an Arrow table of ``schema``, converted ``rows`` at a time (categoricals
+    are decoded a slice at a time, never the whole frame at once).
+
+    >>> _arrow(pl.DataFrame({"a": ["x", "y", "x"]}, schema={"a": pl.Categorical}),
+    ...        pa.schema([("a", pa.string())]), rows=2).column("a").to_pylist()
+    ['x', 'y', 'x']
+    """
+    batches = [
+        batch
+        for start in range(0, df.height, rows)
+        for batch in df.slice(start, rows).to_arrow().cast(schema).to_batches()
+    ]
+    return pa.Table.from_batches(batches, schema=schema)
 
 
 def sql_tables(statements: pl.LazyFrame) -> tuple[pa.Table, pa.Table]:

@@ -185,23 +185,6 @@ def _with_match_params(statements: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def _add_route_rates(routes: list[dict[str, Any]], http: pl.LazyFrame) -> None:
-    """``per_identity_second`` on each route: requests one identity sent to it within one
-    clock second ({seconds, p50, p90, max}), the judge's baseline for excess calls."""
-    from analysis.judge.rates import per_second_stats, quantile_summary
-
-    lf = http.with_columns(pl.col("identity").fill_null(""))
-    stats = per_second_stats(lf, ["host", "method", "route"], "identity")
-    by_route = {
-        (r["host"], r["method"], r["route"]): quantile_summary(r, "seconds")
-        for r in stats.iter_rows(named=True)
-    }
-    for route in routes:
-        found = by_route.get((route.get("host"), route.get("method"), route.get("route")))
-        if found is not None:
-            route["per_identity_second"] = found
-
-
 def _pg_sessions(sql: pl.LazyFrame | pl.DataFrame) -> dict[str, dict[str, int]]:
     """Statements per PostgreSQL ``user`` and ``database`` (what clients logged in as), so a
     replay can point candidates at the same names.
@@ -270,14 +253,13 @@ def build_world(tapes: Sequence[Tape], *, progress: Progress | None = None) -> B
         doc["unlimited"] = hw.unlimited
         doc["rate_limit_scopes"] = hw.scopes
         http = hw.exchanges  # lazy: each step below reads only the columns it needs
-        _add_route_rates(doc["routes"], http)
-        step("building served HTTP responses")
-        tables["http_exchanges"], tables["http_responses"] = http_tables(http)
     if sql_lf is not None:
         step("mining SQL: fingerprints, links, N+1")
         from analysis.sql import mine_sql  # sqlglot is only loaded when there is SQL
 
-        sw = mine_sql(sql_lf, http)
+        # links read the plain tape rows; routes are looked up for N+1 findings only
+        routes = None if http is None else http.select("exchange_id", "route")
+        sw = mine_sql(sql_lf, http_lf, routes=routes)
         doc["sql"] = _with_per_unit(sw.sql, sw.statements)
         doc["n_plus_one"] = sw.n_plus_one
         doc["sql_links"] = sw.links
@@ -286,6 +268,11 @@ def build_world(tapes: Sequence[Tape], *, progress: Progress | None = None) -> B
         tables["sql_calls"], tables["sql_results"] = sql_tables(sql)
         doc["pg_parameters"] = {}
         doc["pg_sessions"] = _pg_sessions(sql_lf)
+    if http is not None:  # last: the largest table is not held while SQL is mined
+        step("building served HTTP responses")
+        tables["http_exchanges"], tables["http_responses"] = http_tables(http)
+    order = ("http_exchanges", "http_responses", "sql_calls", "sql_results")
+    tables = {name: tables[name] for name in order if name in tables}
     doc["source"] = _source(tapes, http_lf, sql_lf)
     doc["schema_version"] = 1
     return BuiltWorld(doc=doc, tables=tables, http_lf=http, sql_lf=sql)

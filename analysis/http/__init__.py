@@ -19,8 +19,9 @@ Steps (each a module, each usable alone on a LazyFrame):
 * :mod:`~analysis.http.entries`     world.json ``routes`` and ``identity_classes`` entries
 
 Besides the fixed keys, entries carry a few extras: ``rate_limits`` entries ``method`` (null
-for ``*``), ``agreement`` and ``hints``; ``routes`` entries ``latency_ms.n`` and, where
-classes differ, ``latency_ms_by_class``.
+for ``*``), ``agreement`` and ``hints``; ``routes`` entries ``latency_ms.n``,
+``per_identity_second`` (:func:`~analysis.http.entries.add_route_rates`) and, where classes
+differ, ``latency_ms_by_class``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis.http.entries import class_entries, route_entries
+from analysis.http.entries import add_route_rates, class_entries, route_entries
 from analysis.http.exchanges import exchange_frame
 from analysis.http.identities import cluster_identities, identity_profiles
 from analysis.http.permissions import permission_counts, permission_entries, refusals
@@ -124,7 +125,7 @@ def mine_http(
             routes=routes,
         )
         .drop("path", "client_addr")  # templated and parsed: never read again
-        .collect()
+        .collect(engine="streaming")  # in batches: headers and paths are never all held
     )
     choices, known = choose_scopes(ex)
     # Per-key fits only feed identity profiles: other hosts' keys are pooled by fit_pools.
@@ -139,10 +140,16 @@ def mine_http(
         {"identity": list(mapping), "identity_class": list(mapping.values())},
         schema={"identity": pl.String, "identity_class": pl.String},
     )
-    ex = ex.join(classes, on="identity", how="left")
+    # a lookup adds the column; a join would copy every other one of the frame
+    class_of = pl.col("identity").replace_strict(
+        classes["identity"], classes["identity_class"], default=None, return_dtype=pl.String
+    )
+    ex = ex.with_columns(class_of.alias("identity_class"))
     pooled = fit_pools(ex, choices, classes).sort(
         "host", "group", "identity_class", nulls_last=True
     )
+    # the fits were the last readers of these: release them before the route statistics
+    ex = ex.drop("t", "client_ip", "hint_retry_after_s", "hint_quota", "hint_window_s")
     good = pl.col("quality") >= min_quality
     rate_limits = [rate_entry(r) for r in pooled.filter(good).iter_rows(named=True)]
     poor = set(pooled.filter(~good)["host"].to_list())
@@ -162,8 +169,10 @@ def mine_http(
         for h, p in observed_peaks(ex.lazy(), ["host"]).collect().iter_rows()
         if h not in limited_hosts
     ]
+    routes_json = route_entries(ex.lazy())
+    add_route_rates(routes_json, ex.lazy())
     return HttpWorld(
-        routes=route_entries(ex.lazy()),
+        routes=routes_json,
         rate_limits=rate_limits,
         identity_classes=class_entries(
             mapping, rate_limits, permissions, dict(class_peaks.iter_rows())

@@ -69,7 +69,7 @@ def min_burst(
     return (before.cast(pl.Float64) + 2.0 - r * tt + term.cum_max()).over(over).alias("min_burst")
 
 
-def prepare(rows: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
+def prepare(rows: pl.LazyFrame | pl.DataFrame, *, lean: bool = False) -> pl.DataFrame:
     """Sort ``pool, key, t, limited`` rows by key and time; add the accepted ranks.
 
     ``_rank`` counts accepted requests up to and including the row, ``_before`` before it.
@@ -81,6 +81,9 @@ def prepare(rows: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     (``_gap`` the larger gap) lies inside a run where ``B`` rises strictly, and holds neither
     the run's greatest ``B`` nor its greatest ``r*t - rank``; a limited request followed by
     another (``_gap`` 0) needs more than the last of them. Null: the row is always read.
+
+    ``lean``: ranks only, for rows that are only counted (:func:`candidate_counts`,
+    :func:`best_bursts`), never searched.
 
     Examples
     --------
@@ -99,8 +102,14 @@ def prepare(rows: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
         .with_columns(_rank=accepted.cast(pl.Int64).cum_sum().over("key").cast(pl.Float64))
         .with_columns(
             _before=pl.col("_rank") - accepted.cast(pl.Float64),
-            _sample=pl.int_range(pl.len()).over("pool", "limited") % stride == 0,
-            _gap=_gap(),
+            **(
+                {}
+                if lean
+                else {
+                    "_sample": pl.int_range(pl.len()).over("pool", "limited") % stride == 0,
+                    "_gap": _gap(),
+                }
+            ),
         )
         .collect()
     )
@@ -291,9 +300,14 @@ def best_bursts(prepared: pl.DataFrame, cands: pl.DataFrame) -> pl.DataFrame:
     need = (_bound(pl.col("_rate")) - EPS).ceil().clip(1.0, float(CAP + 1)).cast(pl.Int64)
     queries = []
     for (c,), part in cands.partition_by("c", as_dict=True, maintain_order=True).items():
+        # a lookup, not a join: rows must stay in key and time order for the running max
+        rate = pl.col("pool").replace_strict(
+            part["pool"], part["rate"], default=None, return_dtype=pl.Float64
+        )
         counts = (
             prepared.lazy()
-            .join(part.lazy().select("pool", _rate="rate"), on="pool")
+            .with_columns(rate.alias("_rate"))
+            .filter(pl.col("_rate").is_not_null())
             .group_by("pool", need.alias("burst"))
             .agg(acc=acc.sum().cast(pl.Int64), lim=lim.sum().cast(pl.Int64))
         )

@@ -28,8 +28,10 @@ from analysis.http.bucket_locate import grid, locate, rate_bounds
 
 __all__ = ["fit_buckets", "windows"]
 
-#: Rounds of multi-section on every request of a pool searched on a window.
+#: Rounds of multi-section, and rates per round, on every request of a pool searched on a
+#: window (each rate costs one pass over the pool).
 _ROUNDS = 1
+_POINTS = 7
 
 
 def _narrow(
@@ -131,16 +133,22 @@ def fit_buckets(
     >>> round(fit["rate_per_s"], 1), fit["burst"], fit["agree_limited"] == fit["limited"]
     (5.0, 3, True)
     """
-    prepared = prepare(rows)
-    sizes = prepared.group_by("pool").agg(
-        n=pl.len(),
-        accepted=(~pl.col("limited")).sum().cast(pl.Int64),
-        limited=pl.col("limited").sum().cast(pl.Int64),
+    sizes = (
+        rows.lazy()
+        .group_by("pool")
+        .agg(
+            n=pl.len(),
+            accepted=(~pl.col("limited")).sum().cast(pl.Int64),
+            limited=pl.col("limited").sum().cast(pl.Int64),
+        )
+        .collect()
     )
     cut = sizes.filter(pl.col("n") > window)["pool"] if window is not None else None
-    search = prepared
-    if cut is not None and not cut.is_empty():
-        search = prepare(windows(prepared.select("pool", "key", "t", "limited"), window or 1))
+    if cut is not None and not cut.is_empty():  # searched on windows, counted on all rows
+        prepared = prepare(rows, lean=True)
+        search = prepare(windows(rows, window or 1))
+    else:
+        prepared = search = prepare(rows)
     bounds = rate_bounds(search)
     if bounds.is_empty():
         return _empty()
@@ -164,7 +172,7 @@ def fit_buckets(
         )
     )
     if search is not prepared and cut is not None:  # the window's errors are not the pool's
-        whole = _recount(prepared, best, cut, points, _ROUNDS)
+        whole = _recount(prepared, best, cut, _POINTS, _ROUNDS)
         chosen = pl.concat(
             [chosen.filter(~pl.col("pool").is_in(cut.implode())), whole.select(chosen.columns)],
             how="vertical_relaxed",
@@ -218,10 +226,15 @@ def _recount(
     mid = (pl.col("rate_lo") * pl.col("rate_hi")).sqrt()
     rows = prepared.filter(some)
     kept = best.filter(some)
-    counts = best_bursts(rows, kept.select("pool", c="k", rate=mid))
+    # kept bursts often share a plateau: one pass per distinct rate
+    rates = kept.select("pool", "k", rate=mid).with_columns(
+        c=pl.col("rate").rank("dense").over("pool").cast(pl.Int64) - 1
+    )
+    counts = best_bursts(rows, rates.unique(["pool", "c"]).select("pool", "c", "rate"))
     state = (
         kept.drop("b", "V", "C")
-        .join(counts.rename({"c": "k", "burst": "b"}), on=["pool", "k"])
+        .join(rates.select("pool", "k", "c"), on=["pool", "k"])
+        .join(counts.rename({"burst": "b"}), on=["pool", "c"])
         .with_columns(err=pl.col("V") + pl.col("C"), wide=pl.col("rate_lo") / pl.col("rate_hi"))
         .sort("pool", "err", "wide", "b")
         .group_by("pool", maintain_order=True)

@@ -12,7 +12,7 @@ from analysis.http.identities import class_summary
 from analysis.http.latency import latency_stats
 from analysis.http.outcomes import outcome_stats
 
-__all__ = ["class_entries", "route_entries"]
+__all__ = ["add_route_rates", "class_entries", "route_entries"]
 
 _ROUTE = ("host", "method", "route")
 
@@ -43,6 +43,19 @@ def route_entries(
     >>> e["count"], e["status_counts"], e["latency_ms"]["p50"]
     (2, {'200': 2}, 6.0)
     """
+    # one compact copy read by every statistic: keys as categoricals (few distinct values)
+    ex = (
+        ex.select(
+            pl.col(*_ROUTE, "identity_class").cast(pl.Categorical),
+            "status",
+            "error",
+            "limited",
+            "duration_ms",
+            "response_body_size",
+        )
+        .collect()
+        .lazy()
+    )
     outcomes = outcome_stats(ex, _ROUTE)
     latency = latency_stats(ex, _ROUTE)
     by_class = latency_stats(
@@ -68,6 +81,39 @@ def route_entries(
                 entry["latency_ms_by_class"] = classes
         entries.append(entry)
     return entries
+
+
+def add_route_rates(routes: list[dict[str, Any]], ex: pl.LazyFrame) -> None:
+    """``per_identity_second`` on each of ``routes``: requests one identity sent to it within
+    one clock second ({seconds, p50, p90, max}; anonymous requests as one identity), the
+    judge's baseline for excess calls (:func:`analysis.judge.rates.per_second_stats`).
+
+    Examples
+    --------
+    >>> from datetime import datetime
+    >>> ex = pl.LazyFrame({"host": "h", "method": "GET", "route": "/x", "identity": None,
+    ...                    "ts_start": [datetime(2024, 1, 1)] * 2})
+    >>> routes = [{"host": "h", "method": "GET", "route": "/x"}]
+    >>> add_route_rates(routes, ex)
+    >>> routes[0]["per_identity_second"]
+    {'seconds': 1, 'p50': 2.0, 'p90': 2.0, 'max': 2}
+    """
+    from analysis.judge.rates import per_second_stats, quantile_summary
+
+    lf = ex.select(
+        pl.col(*_ROUTE).cast(pl.Categorical),
+        pl.col("identity").fill_null("").cast(pl.Categorical),
+        "ts_start",
+    )
+    stats = per_second_stats(lf, list(_ROUTE), "identity")
+    by_route = {
+        (r["host"], r["method"], r["route"]): quantile_summary(r, "seconds")
+        for r in stats.iter_rows(named=True)
+    }
+    for route in routes:
+        found = by_route.get((route.get("host"), route.get("method"), route.get("route")))
+        if found is not None:
+            route["per_identity_second"] = found
 
 
 def class_entries(

@@ -195,15 +195,16 @@ def choose_scopes(
     (40.0, 30)
     """
     limited_hosts = ex.group_by("host").agg(pl.col("limited").sum()).filter(pl.col("limited") > 0)
+    position = pl.col("t").rank("ordinal").over("host").cast(pl.Int64) - 1  # as a stable sort
     rows = (
         ex.lazy()
         .select(_KEYED_COLUMNS)
-        .join(limited_hosts.lazy().select("host"), on="host")
-        .sort("host", "t")
-        .with_columns(chunk=pl.int_range(pl.len()).over("host") // window)
+        .filter(pl.col("host").is_in(limited_hosts["host"].implode()))
+        .with_columns(chunk=position // window)
         .with_columns(whole=pl.col("chunk").max().over("host") == 0)
         .filter(pl.col("chunk") == pl.col("chunk").filter("limited").mode().min().over("host"))
-        .collect()  # a window per host, read by every hypothesis: sort the tape once
+        .sort("host", "t", maintain_order=True)  # only the windows are sorted
+        .collect()  # a window per host, read by every hypothesis
         .lazy()
     )
     hyps = [(s, g) for s in SCOPES for g in GROUPINGS]
@@ -335,8 +336,12 @@ def fit_pools(
         )
     )
     pool_cols = ["host", "scope", "group", "identity_class"]
+    hinted = pl.any_horizontal(
+        pl.col("hint_quota", "hint_window_s", "hint_retry_after_s").is_not_null()
+    )
     hints = (
-        rows.group_by(pool_cols)
+        rows.filter(hinted)  # pools without a hint get nulls from the join below all the same
+        .group_by(pool_cols)
         .agg(
             quota=pl.col("hint_quota").median(),
             window=pl.col("hint_window_s").median(),
@@ -368,9 +373,11 @@ def observed_peaks(ex: pl.LazyFrame, by: Sequence[str], *, every: str = "1s") ->
     >>> observed_peaks(lf, ["g"]).collect().rows()
     [('a', 3.0)]
     """
+    # the windows of group_by_dynamic (start at a multiple of ``every``), without a sort
+    window = pl.col("ts_start").dt.truncate(every).alias("_window")
     return (
-        ex.sort("ts_start")
-        .group_by_dynamic("ts_start", every=every, group_by=list(by))
+        ex.filter(pl.col("ts_start").is_not_null())
+        .group_by(*by, window)
         .agg(n=pl.len())
         .group_by(list(by))
         .agg(peak=pl.col("n").max())

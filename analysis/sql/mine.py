@@ -60,6 +60,7 @@ def mine_sql(
     sql_lf: pl.LazyFrame,
     http_lf: pl.LazyFrame | None = None,
     *,
+    routes: pl.LazyFrame | None = None,
     n_plus_one_min: int = 5,
     n_plus_one_min_distinct: int | None = None,
     burst_gap_ms: float = 50.0,
@@ -73,6 +74,9 @@ def mine_sql(
     http_lf : pl.LazyFrame, optional
         Tape HTTP rows, to link statements to requests; an optional ``route`` column (route
         template) names the route of each N+1 finding.
+    routes : pl.LazyFrame, optional
+        ``exchange_id, route`` of the HTTP rows, when ``http_lf`` has no ``route`` column
+        (so linking reads the plain tape rows, and routes are looked up for N+1 findings only).
     n_plus_one_min : int
         Executions of one SELECT fingerprint per unit that make an N+1.
     n_plus_one_min_distinct : int, optional
@@ -118,8 +122,7 @@ def mine_sql(
             pl.lit(0, pl.Int64).alias("open_exchanges"),
         )
     work = work.join(links, on="_row", how="left", maintain_order="left")
-    routes = None
-    if http_lf is not None and "route" in http_lf.collect_schema():
+    if routes is None and http_lf is not None and "route" in http_lf.collect_schema():
         routes = http_lf.select("exchange_id", pl.col("route").cast(pl.String))
     keys = work.select("_row", "fingerprint", "request_id", "link_method")
     statements = (
