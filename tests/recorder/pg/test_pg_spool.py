@@ -149,3 +149,21 @@ def test_a_full_disk_stops_the_recording_loudly(pg, small_tmpfs) -> None:
     with pytest.raises(TapeWriteError):
         rec.stop()
     assert rec.sink.counters["sql.refused_connections"] >= 1
+
+
+def test_a_spool_is_read_from_its_oldest_segment_left(tmp_path) -> None:
+    """Decoded segments are deleted: recovery starts at the first one still on disk."""
+    from recorder.pg.spool import CLIENT, HEADER, NEXT, OPEN, SpoolReader, opened_connections
+
+    def record(kind: int, data: bytes) -> bytes:
+        return HEADER.pack(7, kind, 1.0, len(data)) + data
+
+    opened = b'{"conn_id": "c7", "params": {}}'
+    (tmp_path / "p-000003.seg").write_bytes(record(OPEN, opened) + record(NEXT, b""))
+    (tmp_path / "p-000004.seg").write_bytes(record(CLIENT, b"Q...."))
+    commits: list[int] = []
+    reader = SpoolReader(tmp_path, "p", None, lambda: commits.append(1))
+    assert [(k, d) for _, k, _, d in reader.records()] == [(OPEN, opened), (CLIENT, b"Q....")]
+    assert len(commits) == 2 and not list(tmp_path.glob("*.seg"))
+    (tmp_path / "p-000009.seg").write_bytes(record(OPEN, opened))
+    assert opened_connections(tmp_path, "p") == {"c7"}
