@@ -177,9 +177,10 @@ def _normalize_pg_recorder(data: dict[str, Any]) -> dict[str, Any]:
     dec = data.get("decoder") or {}
     if dec.get("decoder_cpu_us_per_statement"):
         notes.append(
-            f"the SQL decoder process (idle CPU priority, paced to 10% of one CPU while the "
-            f"host is busy) spent {dec['decoder_cpu_us_per_statement']} us CPU per statement, "
-            f"outside the relay (medians over the recorder's runs, each run a fresh recorder); "
+            f"the SQL decoder process (idle CPU priority, paced to a small share of one CPU "
+            f"while the host is busy) spent {dec['decoder_cpu_us_per_statement']} us CPU per "
+            f"statement, outside the relay (medians over the recorder's runs, each run a "
+            f"fresh recorder); "
             f"it held back {dec.get('decoder_paced_s', 0)} s of each run; when the recorder was "
             f"stopped its spool held {dec['backlog_bytes_at_stop'] / 2**20:.1f} MiB on disk "
             f"and it exited {dec['exit_seconds_after_stop']} s later, the decoder done"
