@@ -216,3 +216,26 @@ def test_key() -> bytes:
 def wait_for_port() -> Callable[..., None]:
     """``wait_for_port(host, port, proc=None)``: block until something listens there."""
     return wait_port
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path: Path) -> Iterator[Callable[[str], Path]]:
+    """Mount owner-only tmpfs file systems of a given size (``"256k"``, ``"1m"``) for disk-full
+    tests; skips the test where mounting is not permitted. All are unmounted at the end."""
+    mounts: list[Path] = []
+
+    def mount(size: str) -> Path:
+        mnt = tmp_path / f"tmpfs-{len(mounts)}"
+        mnt.mkdir()
+        res = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", str(mnt)],
+            capture_output=True, check=False,
+        )  # fmt: skip
+        if res.returncode != 0:
+            pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
+        mounts.append(mnt)
+        return mnt
+
+    yield mount
+    for mnt in mounts:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)

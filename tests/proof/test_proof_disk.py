@@ -13,7 +13,6 @@ from pathlib import Path
 
 import httpx
 import pyarrow.parquet as pq
-import pytest
 
 from understudy.tape import open_tape
 from understudy.testing.postgres import free_port
@@ -21,22 +20,9 @@ from understudy.testing.postgres import free_port
 UNDERSTUDY = Path(sys.executable).parent / "understudy"
 
 
-@pytest.fixture
-def tiny_tmpfs(tmp_path: Path):
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(mnt)],
-                         capture_output=True, check=False)  # fmt: skip
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
-def test_replayer_session_tape_disk_full(tmp_path: Path, tiny_tmpfs: Path, start_recorder,
+def test_replayer_session_tape_disk_full(tmp_path: Path, small_tmpfs, start_recorder,
                                          upstream) -> None:  # fmt: skip
+    tiny = small_tmpfs("256k")
     rec = start_recorder(tmp_path / "prod.tape", "--mode", f"reverse:{upstream.url}")
     with httpx.Client(base_url=rec.url, timeout=30) as c:
         for i in range(5):
@@ -48,7 +34,7 @@ def test_replayer_session_tape_disk_full(tmp_path: Path, tiny_tmpfs: Path, start
     res = subprocess.run([str(UNDERSTUDY), "analyze", str(rec.tape), "--world", str(world)],
                          env=env, capture_output=True, timeout=300)  # fmt: skip
     assert res.returncode == 0, res.stderr.decode()
-    port, session = free_port(), tiny_tmpfs / "session.tape"
+    port, session = free_port(), tiny / "session.tape"
     log = tmp_path / "replay.log"
     with log.open("wb") as f:
         rep = subprocess.Popen(

@@ -7,9 +7,7 @@ Faults are real and bypass nothing root could: the kind directory replaced by a 
 from __future__ import annotations
 
 import contextlib
-import subprocess
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -60,25 +58,8 @@ def test_kind_directory_replaced_by_a_file(tmp_path, start_recorder, upstream) -
     assert "write error" in rec.stderr
 
 
-@pytest.fixture
-def small_tmpfs(tmp_path: Path):
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    res = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k,mode=0700", "tmpfs", str(mnt)],
-        capture_output=True,
-        check=False,
-    )
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
 def test_disk_full(small_tmpfs, start_recorder, upstream) -> None:
-    tape = small_tmpfs / "t.tape"
+    tape = small_tmpfs("256k") / "t.tape"
     rec = start_recorder(tape, "--mode", f"reverse:{upstream.url}", "--flush-interval", "100ms")
     assert drive_until_exit(rec, "/random?size=60000") == 1
     assert_stopped_loudly(rec, str(tape), "No space left on device")

@@ -6,7 +6,6 @@ import itertools
 import os
 import signal
 import struct
-import subprocess
 import time
 
 import polars as pl
@@ -117,26 +116,10 @@ def test_recovery_does_not_repeat_committed_rows(pg, record) -> None:
     assert sorted(int(s.split()[1]) for s in first) == list(range(50))
 
 
-@pytest.fixture
-def small_tmpfs(tmp_path):
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    res = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(mnt)],
-        capture_output=True, check=False,
-    )  # fmt: skip
-    if res.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {res.stderr.decode().strip()}")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
-
-
 def test_a_full_disk_stops_the_recording_loudly(pg, small_tmpfs) -> None:
     """The spool cannot be written: the connection is ended, no new one is forwarded
     unrecorded, and stopping reports the write error; what was committed stays readable."""
-    rec = Recording(pg, small_tmpfs / "tape")
+    rec = Recording(pg, small_tmpfs("1m") / "tape")
     with psycopg.connect(rec.dsn(), autocommit=True) as conn:
         conn.execute("SELECT 1 AS before_the_disk_filled").fetchone()
         with pytest.raises(psycopg.OperationalError):
