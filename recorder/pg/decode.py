@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
 import threading
 from collections import Counter
@@ -25,13 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from recorder.pg.capture import Row, Tracker
-from recorder.pg.pace import Pacer, check_env
+from recorder.pg.pace import Pace, Pacer
 from recorder.pg.rows import CaptureSettings, Session
 from recorder.pg.spool import (
     CLIENT,
     CLOSE,
     OPEN,
-    PRIORITY_ENV,
     SERVER,
     SPOOL_DIR,
     SpoolReader,
@@ -170,11 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--prefix", required=True)
     args = p.parse_args(argv)
     try:
-        pace = check_env()
+        pace = Pace.from_env()
     except UnderstudyError as exc:
         say(fatal=str(exc))
         return 1
-    lower_priority(os.environ.get(PRIORITY_ENV) or "idle")
+    lower_priority(pace.priority)
     directory = args.tape / SPOOL_DIR
     config = read_config(directory, args.prefix)
     counters: Counter[str] = Counter()

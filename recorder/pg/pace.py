@@ -16,9 +16,11 @@ it, when any of these holds:
   overload must not grow the spool without bound);
 - the recorder is stopping (it waits for the decoder).
 
-Settings come from the environment (:func:`Pace.from_env`), for hosts that want another
+Settings come from the environment (:meth:`Pace.from_env`), for hosts that want another
 trade-off: ``UNDERSTUDY_PG_DECODER_SHARE`` (0 < share <= 1; 1 turns pacing off),
-``UNDERSTUDY_PG_DECODER_BUSY`` (0..1) and ``UNDERSTUDY_PG_DECODER_MAX_LAG`` (seconds).
+``UNDERSTUDY_PG_DECODER_BUSY`` (0..1) and ``UNDERSTUDY_PG_DECODER_MAX_LAG`` (seconds), with
+the decoder's CPU priority, ``UNDERSTUDY_PG_DECODER_PRIORITY``. The recorder reads them
+before it listens, so a bad value stops it at start-up rather than in the decoder process.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from typing import Final
 from recorder.pg.spool import PRIORITIES, PRIORITY_ENV
 from understudy.errors import ConfigError
 
-__all__ = ["HostLoad", "Pace", "Pacer", "check_env"]
+__all__ = ["HostLoad", "Pace", "Pacer"]
 
 SHARE_ENV: Final = "UNDERSTUDY_PG_DECODER_SHARE"
 BUSY_ENV: Final = "UNDERSTUDY_PG_DECODER_BUSY"
@@ -41,7 +43,7 @@ MAX_LAG_ENV: Final = "UNDERSTUDY_PG_DECODER_MAX_LAG"
 
 @dataclass(frozen=True)
 class Pace:
-    """The decoder's budget while the host is busy.
+    """The decoder's CPU priority and its budget while the host is busy.
 
     >>> Pace.from_env({"UNDERSTUDY_PG_DECODER_SHARE": "0.25"}).share
     0.25
@@ -59,10 +61,18 @@ class Pace:
     busy: float = 0.6  # the others' share of all CPUs above which the host counts as busy
     max_lag: float = 60.0  # seconds behind the traffic beyond which the budget is lifted
     slice_s: float = 0.01  # how long the decoder runs between two looks at the host
+    priority: str = "idle"  # :func:`~recorder.pg.spool.lower_priority`
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Pace:
+        """The settings from ``env`` (default: the process's); :class:`ConfigError` when one
+        is wrong."""
         env = os.environ if env is None else env
+        priority = env.get(PRIORITY_ENV) or "idle"
+        if priority not in PRIORITIES:
+            raise ConfigError(
+                f"{PRIORITY_ENV}={priority!r}: expected one of {', '.join(PRIORITIES)}"
+            )
         values: dict[str, float] = {}
         for name, key, low, high in (
             (SHARE_ENV, "share", 0.0, 1.0),
@@ -80,20 +90,7 @@ class Pace:
                 bound = "(0, 1]" if key == "share" else f"[{low:g}, {high:g}]"
                 raise ConfigError(f"{name}={value}: expected a number in {bound}")
             values[key] = value
-        return cls(**values)
-
-
-def check_env(env: Mapping[str, str] | None = None) -> Pace:
-    """The decoder's settings from the environment; :class:`ConfigError` when one is wrong.
-
-    The recorder calls this before it listens, so a bad value stops it at start-up rather
-    than in the decoder process.
-    """
-    env = os.environ if env is None else env
-    priority = env.get(PRIORITY_ENV) or "idle"
-    if priority not in PRIORITIES:
-        raise ConfigError(f"{PRIORITY_ENV}={priority!r}: expected one of {', '.join(PRIORITIES)}")
-    return Pace.from_env(env)
+        return cls(priority=priority, **values)
 
 
 @dataclass

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Final, cast
 
 from recorder.config import RecorderConfig
-from recorder.pg.pace import check_env
+from recorder.pg.pace import Pace
 from recorder.pg.rows import CaptureSettings, safe_text
 from recorder.pg.spool import CLIENT, CLOSE, OPEN, SERVER, AuthFilter, SpoolWriter
 from recorder.pg.tls import UpstreamTLSError, negotiate
@@ -412,7 +412,7 @@ class PgRelay:
 
     def _start_spool(self, loop: asyncio.AbstractEventLoop) -> SpoolWriter:
         """The wire spool and its decoder process, as the sink's ``sql`` writer."""
-        check_env()  # the decoder's settings: a bad one stops the recorder before it listens
+        Pace.from_env()  # the decoder's settings: a bad one stops the recorder before it listens
         sink = self.sink
         config = {
             "policy": sink.redactor.policy.summary(),

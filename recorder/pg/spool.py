@@ -375,8 +375,8 @@ class SpoolWriter:
                 with self._fds:
                     retired, self._retired = self._retired, []
                     fd, dirty = self._fd, self._dirty
-                    # The loop left this segment alone for a whole flush interval (it
-                    # rotates sooner while traffic flows): sync it where it is.
+                    # The loop has kept this segment for 1.5 flush intervals (it rotates after
+                    # one while traffic flows), so the traffic paused: sync it where it is.
                     idle = time.monotonic() - self._opened_at >= 1.5 * self.flush_interval
                     if dirty and (idle or stopping):
                         self._dirty = False

@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from recorder.pg.pace import HostLoad, Pace, check_env
+from recorder.pg.pace import HostLoad, Pace
 from understudy.errors import ConfigError
 from understudy.testing.postgres import free_port
 
@@ -70,12 +70,14 @@ def test_host_load_without_proc_stat_never_counts_as_busy(tmp_path: Path) -> Non
 )
 def test_bad_decoder_settings_are_refused(name: str, value: str, needle: str) -> None:
     with pytest.raises(ConfigError, match=name) as err:
-        check_env({name: value})
+        Pace.from_env({name: value})
     assert needle in str(err.value)
 
 
 def test_decoder_settings_from_the_environment() -> None:
-    pace = check_env({"UNDERSTUDY_PG_DECODER_SHARE": "0.5", "UNDERSTUDY_PG_DECODER_MAX_LAG": "5"})
+    pace = Pace.from_env(
+        {"UNDERSTUDY_PG_DECODER_SHARE": "0.5", "UNDERSTUDY_PG_DECODER_MAX_LAG": "5"}
+    )
     assert (pace.share, pace.busy, pace.max_lag) == (0.5, Pace().busy, 5.0)
 
 
