@@ -59,6 +59,7 @@ __all__ = ["PgRelay", "RelaySettings", "start_pg_relay"]
 
 _STARTUP_HEADER: Final = struct.Struct("!II")
 _PENDING_HIGH: Final = 1024 * 1024  # client bytes queued while the upstream connects
+_now: Final = time.time
 
 
 @dataclass(frozen=True)
@@ -119,11 +120,15 @@ class _ServerSide(asyncio.Protocol):
         client = conn.client
         if client is not None:
             client.write(data)
-        if conn.spool is not None:
+        records = conn.records  # the hot path of SpoolWriter.add, inlined
+        if records is not None:
             auth = conn.auth_server
             if auth is not None:
                 data = conn.end_of_auth(auth.feed(data))
-            conn.spooled(SERVER, data)
+                if conn.records is None:
+                    return
+            if records or conn.arm():
+                records.append((conn.num, SERVER, _now(), data))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.answer is not None and not self.answer.done():
@@ -149,6 +154,7 @@ class _ClientSide(asyncio.Protocol):
         self.client: asyncio.Transport | None = None
         self.server: asyncio.Transport | None = None
         self.spool: SpoolWriter | None = None  # set once the StartupMessage is spooled
+        self.records: list[tuple[int, int, float, bytes]] | None = None  # spool.records
         self.num = 0
         self.auth_client: AuthFilter | None = None  # until authentication ends
         self.auth_server: AuthFilter | None = None
@@ -187,9 +193,13 @@ class _ClientSide(asyncio.Protocol):
             server.write(data)
         else:
             self._queue_upstream(data)
-        if self.spool is not None:
+        records = self.records  # the hot path of SpoolWriter.add, inlined
+        if records is not None:
             auth = self.auth_client
-            self.spooled(CLIENT, data if auth is None else auth.feed(data))
+            if auth is not None:
+                data = auth.feed(data)
+            if records or self.arm():
+                records.append((self.num, CLIENT, _now(), data))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.finish("client disconnected")
@@ -251,19 +261,29 @@ class _ClientSide(asyncio.Protocol):
             "params": {k: safe_text(v) for k, v in msg.parameters.items()},
         }
         self.spool = spool
+        self.records = spool.records
         self.auth_client = AuthFilter(server=False)
         self.auth_server = AuthFilter(server=True)
         self.spooled(OPEN, json.dumps(opened).encode())
 
-    def spooled(self, kind: int, data: bytes) -> None:
-        """Append a record to the spool; a spool that failed ends this connection."""
+    def arm(self) -> bool:
+        """Before appending to an empty ``records``: False (the connection ended) once the
+        spool has failed."""
         spool = self.spool
         if spool is None:
-            return
+            return False
         try:
-            spool.add(self.num, kind, time.time(), data)
+            spool.arm()
         except TapeWriteError:
             self.unrecordable()
+            return False
+        return True
+
+    def spooled(self, kind: int, data: bytes) -> None:
+        """Append a record to the spool; a spool that failed ends this connection."""
+        records = self.records
+        if records is not None and (records or self.arm()):
+            records.append((self.num, kind, _now(), data))
 
     def end_of_auth(self, data: bytes) -> bytes:
         """Server bytes passed the filter; once it saw ReadyForQuery, stop filtering."""
@@ -345,7 +365,7 @@ class _ClientSide(asyncio.Protocol):
         """The spool failed: this connection must not go on unrecorded."""
         if not self.closed:
             self.relay.sink.count("sql.closed_unrecordable")
-            self.spool = None
+            self.spool = self.records = None
             self.finish("tape write failed", abort=True)
 
     def leg_lost(self) -> None:
@@ -368,10 +388,10 @@ class _ClientSide(asyncio.Protocol):
         self.closed = True
         if self.connect_task is not None and not self.connect_task.done():
             self.connect_task.cancel()
-        spool, self.spool = self.spool, None
+        spool, self.spool, self.records = self.spool, None, None
         if spool is not None:
             with contextlib.suppress(TapeWriteError):
-                spool.add(self.num, CLOSE, time.time(), reason.encode())
+                spool.add(self.num, CLOSE, _now(), reason.encode())
         for transport in (self.client, self.server):
             if transport is not None:
                 if abort:
