@@ -286,6 +286,13 @@ def throughput(
                 res[f"{name}_vs_direct"] = round(rec_tps / res["direct"]["median"], 3)
                 if "pgbouncer" in res:
                     res[f"{name}_vs_pgbouncer"] = round(rec_tps / res["pgbouncer"]["median"], 3)
+                    # The same ratio taken within each round, then the median: the neighbours'
+                    # load drifts over minutes, less within one round.
+                    paired = [a / b for a, b in zip(tps[name], tps["pgbouncer"], strict=True)]
+                    res[f"{name}_vs_pgbouncer_by_round"] = {
+                        "median": round(statistics.median(paired), 3),
+                        "runs": [round(x, 3) for x in paired],
+                    }
             results[protocol] = res
     results["decoder"] = decoder_summary(decoder_runs)
     return results

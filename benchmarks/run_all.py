@@ -149,7 +149,7 @@ def _normalize_pg_recorder(data: dict[str, Any]) -> dict[str, Any]:
     notes: list[str] = list(data.get("notes", []))
     for proto, configs in data["throughput"].items():
         for config, figures in configs.items():
-            if isinstance(figures, dict):
+            if isinstance(figures, dict) and "_vs_" not in config:
                 summary[f"{proto} {config}"] = {"tps": _stats(figures)}
                 if "cpu_us_per_transaction" in figures:
                     cpu = _stats(figures["cpu_us_per_transaction"])
@@ -161,6 +161,9 @@ def _normalize_pg_recorder(data: dict[str, Any]) -> dict[str, Any]:
             ratios[name] = configs["recorder_vs_pgbouncer"]
         else:
             notes.append(f"{name}: pgbouncer was not available, no ratio")
+        by_round = configs.get("recorder_vs_pgbouncer_by_round")
+        if by_round:
+            ratios[f"recorder / pgbouncer TPS, within each round ({proto})"] = by_round["median"]
         if "recorder_unpaced_vs_pgbouncer" in configs:
             ratios[f"recorder, decoder not paced / pgbouncer TPS ({proto})"] = configs[
                 "recorder_unpaced_vs_pgbouncer"
