@@ -103,6 +103,8 @@ PAIRS: dict[tuple[str, str], tuple[tuple[str, str], tuple[str, str] | str]] = {
 for _proto in ("simple", "prepared", "extended"):
     PAIRS[("pg_recorder", f"recorder / pgbouncer TPS ({_proto})")] = (
         (f"{_proto} recorder", "tps"), (f"{_proto} pgbouncer", "tps"))  # fmt: skip
+    PAIRS[("pg_recorder", f"recorder / pgbouncer TPS, within each round ({_proto})")] = (
+        (f"{_proto} recorder", "tps"), (f"{_proto} pgbouncer", "tps"))  # fmt: skip
     PAIRS[("pg_recorder", f"recorder, decoder not paced / pgbouncer TPS ({_proto})")] = (
         (f"{_proto} recorder_unpaced", "tps"), (f"{_proto} pgbouncer", "tps"))  # fmt: skip
     PAIRS[("pg_recorder", f"relay without capture / pgbouncer TPS ({_proto})")] = (
