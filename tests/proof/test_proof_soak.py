@@ -243,5 +243,6 @@ def test_soak_short(tmp_path: Path, mitm_confdir: Path, upstream_cert) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # ten minutes of load, then the replay: past the 300 s default
 def test_soak_ten_minutes(tmp_path: Path, mitm_confdir: Path, upstream_cert) -> None:
     _soak(tmp_path, 600.0, mitm_confdir, upstream_cert)
