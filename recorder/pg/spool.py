@@ -349,15 +349,15 @@ class SpoolWriter:
         records = self.records
         if not records:
             return
-        batch = records.copy()  # the relay's connections hold this list: keep it
-        records.clear()
         if self._unwritable:
+            records.clear()
             return
         parts: list[bytes] = []
         pack = HEADER.pack
-        for conn, kind, ts, data in batch:
+        for conn, kind, ts, data in records:
             parts.append(pack(conn, kind, ts, len(data)))
             parts.append(data)
+        records.clear()  # in place: the relay's connections hold this list
         try:
             # Also after the decoder failed: a later decoder recovers what was written.
             self._write(b"".join(parts))
