@@ -8,8 +8,9 @@ It lowers its own CPU priority (``UNDERSTUDY_PG_DECODER_PRIORITY``: ``idle``, th
 ``low`` or ``normal``) and, while other processes keep the host busy, holds itself to a share
 of one CPU (:mod:`recorder.pg.pace`). It decodes the spools of recorders that died on this
 tape first, then follows its own recorder's segments until the recorder closes its standard
-input. It writes JSON lines on standard output: ``{"fatal": ...}`` when the tape cannot be written
-(then it exits 1), and ``{"summary": ...}`` (the counters) before a normal exit.
+input. It writes JSON lines on standard output: ``{"ready": true}`` once it has started (the
+recorder listens only then), ``{"fatal": ...}`` when the tape cannot be written (then it
+exits 1), and ``{"summary": ...}`` (the counters) before a normal exit.
 """
 
 from __future__ import annotations
@@ -192,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
         say(fatal=str(exc))
         return 1
     writer.start()
+    say(ready=True)  # imports and the tape writer are done: the recorder may listen now
 
     def decoder_for(cfg: dict[str, Any]) -> Decoder:
         policy = RedactionPolicy.from_summary(dict(cfg.get("policy") or {}))

@@ -19,7 +19,9 @@ is reported to the client as a server would: a FATAL ErrorResponse with SQLSTATE
 then the connection closes.
 
 A spool or tape that cannot be written (or a decoder that dies) closes the connections, and
-new connections are closed on arrival: the relay never forwards what it cannot record.
+new connections are closed on arrival: the relay never forwards what it cannot record. The
+relay listens only once its decoder process has started (a decoder that cannot start is a
+start-up error), so the decoder's imports never compete with the first traffic.
 """
 
 from __future__ import annotations
@@ -421,6 +423,7 @@ class PgRelay:
         host, port = self.settings.listen
         if self.track and self.spool is None:
             self.spool = self._start_spool(loop)
+            await self.spool.ready()
         try:
             self._server = await loop.create_server(
                 lambda: _ClientSide(self), host, port, reuse_address=True, backlog=1024

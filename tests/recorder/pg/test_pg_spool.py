@@ -150,3 +150,61 @@ def test_a_spool_is_read_from_its_oldest_segment_left(tmp_path) -> None:
     assert len(commits) == 2 and not list(tmp_path.glob("*.seg"))
     (tmp_path / "p-000009.seg").write_bytes(record(OPEN, opened))
     assert opened_connections(tmp_path, "p") == {"c7"}
+
+
+@pytest.mark.parametrize(
+    ("env", "match"),
+    [
+        ({"UNDERSTUDY_KEY": "not hex"}, "UNDERSTUDY_KEY must be hex"),  # says fatal, exits 1
+        ({"PYTHONHOME": "/nonexistent"}, "exited unexpectedly"),  # Python cannot even start
+    ],
+)
+def test_a_decoder_that_cannot_start_stops_the_recorder_before_it_listens(
+    tmp_path, env: dict[str, str], match: str
+) -> None:
+    """The relay listens only once its decoder said it is ready; a decoder that fails first
+    is a start-up error with the decoder's reason, not a failure after traffic began."""
+    import asyncio
+
+    from recorder.pg.spool import SpoolWriter
+    from understudy.childenv import child_env
+
+    async def start(spool: SpoolWriter) -> None:
+        spool.start(asyncio.get_running_loop())
+        await spool.ready(timeout=60)
+
+    spool = SpoolWriter(tmp_path, config={}, decoder_env=child_env(**env))
+    started = time.monotonic()
+    with pytest.raises(TapeWriteError, match=match):
+        asyncio.run(start(spool))
+    spool.seal()
+    with pytest.raises(TapeWriteError, match=match):
+        spool.close()  # still the decoder's reason
+    assert time.monotonic() - started < 30  # the failure is noticed, not waited out
+
+
+def test_the_decoder_has_started_when_the_relay_listens(tmp_path) -> None:
+    """Its imports (0.4 s of CPU) are done before traffic can arrive, and then it runs at
+    idle CPU priority."""
+    import asyncio
+
+    from recorder.pg.spool import SpoolWriter
+    from understudy.childenv import child_env
+
+    async def start() -> SpoolWriter:
+        spool = SpoolWriter(tmp_path, config={}, decoder_env=child_env(UNDERSTUDY_KEY="5e" * 32))
+        spool.start(asyncio.get_running_loop())
+        await spool.ready(timeout=60)
+        return spool
+
+    spool = asyncio.run(start())
+    try:
+        proc = spool._decoder.proc
+        assert proc is not None and proc.poll() is None
+        assert spool._decoder._ready.is_set() and spool.error is None
+        if hasattr(os, "SCHED_IDLE"):
+            assert os.sched_getscheduler(proc.pid) == os.SCHED_IDLE
+    finally:
+        spool.seal()
+        spool.close()
+    assert proc.returncode == 0
