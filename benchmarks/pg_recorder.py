@@ -9,7 +9,7 @@ memory stays flat over hundreds of thousands of statements.
 
 Example::
 
-    .venv/bin/python benchmarks/pg_recorder.py                   # 3 rounds x 10 s, 60 s RSS run
+    .venv/bin/python benchmarks/pg_recorder.py                   # 5 rounds x 10 s, 60 s RSS run
     .venv/bin/python benchmarks/pg_recorder.py --rounds 2 --seconds 10 --rss-seconds 30
 
 Not a test: it asserts nothing, prints a table and writes JSON to ``--out``.
@@ -371,7 +371,10 @@ def machine() -> dict[str, Any]:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument(
+        "--rounds", type=int, default=5,
+        help="per target and protocol (the median is reported; the shared machine drifts)",
+    )
     p.add_argument("--seconds", type=int, default=10, help="per pgbench run (>= 10 for figures)")
     p.add_argument("--clients", type=int, default=8)
     p.add_argument("--threads", type=int, default=2)
