@@ -515,7 +515,9 @@ class DecoderProcess:
         done before the relay listens, it neither delays nor competes with the first traffic.
         """
         if not self._ready.wait(timeout):
-            raise TapeWriteError(f"the SQL decoder did not start within {timeout:g} s")
+            self.owner._fail(TapeWriteError(f"the SQL decoder did not start within {timeout:g} s"))
+            if self.proc is not None:
+                self.proc.kill()  # closing the spool then does not wait for it
         if self.owner.error is not None:
             raise self.owner.error
 

@@ -208,3 +208,33 @@ def test_the_decoder_has_started_when_the_relay_listens(tmp_path) -> None:
         spool.seal()
         spool.close()
     assert proc.returncode == 0
+
+
+def test_a_decoder_that_hangs_at_start_is_stopped_and_reported(tmp_path) -> None:
+    """A decoder stuck before it is ready (here: an import that sleeps) is killed at the
+    start timeout; the spool closes at once, with that reason."""
+    import asyncio
+
+    from recorder.pg.spool import SpoolWriter
+    from understudy.childenv import child_env
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text("import time\ntime.sleep(120)\n")
+    env = child_env(UNDERSTUDY_KEY="5e" * 32)
+    env["PYTHONPATH"] = f"{site}{os.pathsep}{env['PYTHONPATH']}"
+    (tmp_path / "tape").mkdir()
+    spool = SpoolWriter(tmp_path / "tape", config={}, decoder_env=env)
+
+    async def start() -> None:
+        spool.start(asyncio.get_running_loop())
+        await spool.ready(timeout=2)
+
+    with pytest.raises(TapeWriteError, match="did not start within 2 s"):
+        asyncio.run(start())
+    spool.seal()
+    started = time.monotonic()
+    with pytest.raises(TapeWriteError, match="did not start within 2 s"):
+        spool.close()
+    assert time.monotonic() - started < 10
+    assert spool._decoder.proc is not None and spool._decoder.proc.returncode is not None
