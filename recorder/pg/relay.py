@@ -130,7 +130,10 @@ class _ServerSide(asyncio.Protocol):
                 if conn.records is None:
                     return
             if records or conn.arm():
-                records.append((conn.num, SERVER, _now(), data))
+                now = _now()
+                records.append((conn.num, SERVER, now, data))
+                if now >= conn.spool.due:  # type: ignore[union-attr]  # set with records
+                    conn.spool.handoff()  # type: ignore[union-attr]
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.answer is not None and not self.answer.done():
@@ -201,7 +204,10 @@ class _ClientSide(asyncio.Protocol):
             if auth is not None:
                 data = auth.feed(data)
             if records or self.arm():
-                records.append((self.num, CLIENT, _now(), data))
+                now = _now()
+                records.append((self.num, CLIENT, now, data))
+                if now >= self.spool.due:  # type: ignore[union-attr]  # set with records
+                    self.spool.handoff()  # type: ignore[union-attr]
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.finish("client disconnected")
@@ -285,7 +291,10 @@ class _ClientSide(asyncio.Protocol):
         """Append a record to the spool; a spool that failed ends this connection."""
         records = self.records
         if records is not None and (records or self.arm()):
-            records.append((self.num, kind, _now(), data))
+            now = _now()
+            records.append((self.num, kind, now, data))
+            if now >= self.spool.due:  # type: ignore[union-attr]  # set with records
+                self.spool.handoff()  # type: ignore[union-attr]
 
     def end_of_auth(self, data: bytes) -> bytes:
         """Server bytes passed the filter; once it saw ReadyForQuery, stop filtering."""

@@ -238,3 +238,25 @@ def test_a_decoder_that_hangs_at_start_is_stopped_and_reported(tmp_path) -> None
         spool.close()
     assert time.monotonic() - started < 10
     assert spool._decoder.proc is not None and spool._decoder.proc.returncode is not None
+
+
+def test_the_last_chunk_before_a_pause_reaches_the_spool(pg, record) -> None:
+    """No chunk comes after the answer to hand the records off on the loop: the sync thread
+    sees them due and asks the loop to write them (nothing waits for more traffic)."""
+    rec = record()
+    decoder = rec.relay.spool._decoder.proc
+    os.kill(decoder.pid, signal.SIGSTOP)  # it deletes the segments it decoded: keep them all
+    try:
+        with psycopg.connect(rec.dsn(), autocommit=True) as conn:
+            conn.execute("SELECT 'the-last-answer' AS m").fetchone()
+            deadline = time.monotonic() + 10
+            raw = b""
+            while raw.count(b"the-last-answer") < 2:  # the query, then the DataRow
+                assert time.monotonic() < deadline, "the answer never reached the spool"
+                time.sleep(0.01)
+                raw = b"".join(p.read_bytes() for p in (rec.tape / ".spool").glob("*.seg"))
+            assert rec.relay.spool.records == []
+    finally:
+        os.kill(decoder.pid, signal.SIGCONT)
+    df = rec.stop()
+    assert "SELECT 'the-last-answer' AS m" in df["sql"].to_list()
