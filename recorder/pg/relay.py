@@ -289,12 +289,13 @@ class _ClientSide(asyncio.Protocol):
 
     def spooled(self, kind: int, data: bytes) -> None:
         """Append a record to the spool; a spool that failed ends this connection."""
-        records = self.records
-        if records is not None and (records or self.arm()):
-            now = _now()
-            records.append((self.num, kind, now, data))
-            if now >= self.spool.due:  # type: ignore[union-attr]  # set with records
-                self.spool.handoff()  # type: ignore[union-attr]
+        spool = self.spool
+        if spool is None or self.records is None:
+            return
+        try:
+            spool.add(self.num, kind, _now(), data)
+        except TapeWriteError:
+            self.unrecordable()
 
     def end_of_auth(self, data: bytes) -> bytes:
         """Server bytes passed the filter; once it saw ReadyForQuery, stop filtering."""
