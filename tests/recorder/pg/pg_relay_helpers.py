@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
+import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -207,3 +209,28 @@ def tape_bytes_contain(tape: Path, secret: str) -> bool:
         table = open_tape(tape).read("sql")
         return secret in repr(table.to_pylist())
     return False
+
+
+@contextlib.contextmanager
+def decoder_paused(rec: Recording) -> Iterator[None]:
+    """Stop the recording's decoder process meanwhile: it deletes the spool segments it
+    decoded, and a test reading them wants them all."""
+    spool = rec.relay.spool
+    assert spool is not None and spool._decoder.proc is not None
+    pid = spool._decoder.proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def spool_until(tape: Path, done: Callable[[bytes], bool], what: str) -> bytes:
+    """The spool's segments, in order, read until ``done`` holds for them (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while True:
+        raw = b"".join(p.read_bytes() for p in sorted((tape / ".spool").glob("*.seg")))
+        if done(raw):
+            return raw
+        assert time.monotonic() < deadline, f"{what} never reached the spool"
+        time.sleep(0.01)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import struct
 import threading
@@ -13,7 +11,7 @@ import polars as pl
 import psycopg
 import pytest
 from conftest import SCRAM_PASSWORD, SCRAM_USER, TLS_USER
-from pg_relay_helpers import tape_bytes_contain
+from pg_relay_helpers import decoder_paused, spool_until, tape_bytes_contain
 
 from understudy.pgwire import (
     BackendParser,
@@ -48,22 +46,12 @@ def test_authentication_never_reaches_the_spool(pg, record):
     """The spool holds raw wire bytes until decoded: the SASL exchange must not be among them."""
     rec = record()
     dsn = f"postgresql://{SCRAM_USER}:{SCRAM_PASSWORD}@{rec.host}:{rec.port}/{pg.database}"
-    decoder = rec.relay.spool._decoder.proc
-    os.kill(decoder.pid, signal.SIGSTOP)  # it deletes the segments it decoded: keep them all
-    try:
-        with psycopg.connect(dsn) as conn:
-            conn.execute("SELECT 'spooled-marker' AS m").fetchone()
-            spool = rec.tape / ".spool"
-            deadline = time.monotonic() + 10
-            raw = b""
-            while b"spooled-marker" not in raw:
-                assert time.monotonic() < deadline, "the query never reached the spool"
-                time.sleep(0.02)
-                raw = b"".join(p.read_bytes() for p in sorted(spool.glob("*.seg")))
-            assert oct(spool.stat().st_mode & 0o777) == "0o700"
-            assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in spool.iterdir())
-    finally:
-        os.kill(decoder.pid, signal.SIGCONT)
+    with decoder_paused(rec), psycopg.connect(dsn) as conn:
+        conn.execute("SELECT 'spooled-marker' AS m").fetchone()
+        raw = spool_until(rec.tape, lambda raw: b"spooled-marker" in raw, "the query")
+        spool = rec.tape / ".spool"
+        assert oct(spool.stat().st_mode & 0o777) == "0o700"
+        assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in spool.iterdir())
     assert b"SCRAM-SHA-256" not in raw  # AuthenticationSASL / SASLInitialResponse
     assert b"n,,n=" not in raw and b",p=" not in raw  # client-first, client-final (proof)
     assert SCRAM_PASSWORD.encode() not in raw

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import signal
@@ -13,10 +14,11 @@ import psycopg
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pg_relay_helpers import Recording, rows
+from pg_relay_helpers import Recording, decoder_paused, rows, spool_until
 
 import recorder.pg.spool as spool_module
-from recorder.pg.spool import AuthFilter
+from recorder.pg.spool import AuthFilter, SpoolWriter
+from understudy.childenv import child_env
 from understudy.errors import TapeWriteError
 
 
@@ -164,10 +166,6 @@ def test_a_decoder_that_cannot_start_stops_the_recorder_before_it_listens(
 ) -> None:
     """The relay listens only once its decoder said it is ready; a decoder that fails first
     is a start-up error with the decoder's reason, not a failure after traffic began."""
-    import asyncio
-
-    from recorder.pg.spool import SpoolWriter
-    from understudy.childenv import child_env
 
     async def start(spool: SpoolWriter) -> None:
         spool.start(asyncio.get_running_loop())
@@ -186,10 +184,6 @@ def test_a_decoder_that_cannot_start_stops_the_recorder_before_it_listens(
 def test_the_decoder_has_started_when_the_relay_listens(tmp_path) -> None:
     """Its imports (0.4 s of CPU) are done before traffic can arrive, and then it runs at
     idle CPU priority."""
-    import asyncio
-
-    from recorder.pg.spool import SpoolWriter
-    from understudy.childenv import child_env
 
     async def start() -> SpoolWriter:
         spool = SpoolWriter(tmp_path, config={}, decoder_env=child_env(UNDERSTUDY_KEY="5e" * 32))
@@ -213,11 +207,6 @@ def test_the_decoder_has_started_when_the_relay_listens(tmp_path) -> None:
 def test_a_decoder_that_hangs_at_start_is_stopped_and_reported(tmp_path) -> None:
     """A decoder stuck before it is ready (here: an import that sleeps) is killed at the
     start timeout; the spool closes at once, with that reason."""
-    import asyncio
-
-    from recorder.pg.spool import SpoolWriter
-    from understudy.childenv import child_env
-
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text("import time\ntime.sleep(120)\n")
@@ -244,19 +233,10 @@ def test_the_last_chunk_before_a_pause_reaches_the_spool(pg, record) -> None:
     """No chunk comes after the answer to hand the records off on the loop: the sync thread
     sees them due and asks the loop to write them (nothing waits for more traffic)."""
     rec = record()
-    decoder = rec.relay.spool._decoder.proc
-    os.kill(decoder.pid, signal.SIGSTOP)  # it deletes the segments it decoded: keep them all
-    try:
-        with psycopg.connect(rec.dsn(), autocommit=True) as conn:
-            conn.execute("SELECT 'the-last-answer' AS m").fetchone()
-            deadline = time.monotonic() + 10
-            raw = b""
-            while raw.count(b"the-last-answer") < 2:  # the query, then the DataRow
-                assert time.monotonic() < deadline, "the answer never reached the spool"
-                time.sleep(0.01)
-                raw = b"".join(p.read_bytes() for p in (rec.tape / ".spool").glob("*.seg"))
-            assert rec.relay.spool.records == []
-    finally:
-        os.kill(decoder.pid, signal.SIGCONT)
+    with decoder_paused(rec), psycopg.connect(rec.dsn(), autocommit=True) as conn:
+        conn.execute("SELECT 'the-last-answer' AS m").fetchone()
+        # the query, then the DataRow
+        spool_until(rec.tape, lambda raw: raw.count(b"the-last-answer") >= 2, "the answer")
+        assert rec.relay.spool.records == []
     df = rec.stop()
     assert "SELECT 'the-last-answer' AS m" in df["sql"].to_list()
